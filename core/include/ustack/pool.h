@@ -1,0 +1,122 @@
+/* libustack pools: fixed-size blocks carved once from caller memory (lwIP's memp, DPDK's mempool).
+ * get and put are O(1) and inline. Free blocks sit on a LIFO stack of indices kept outside the
+ * blocks, so a use-after-free cannot corrupt the free list, and a per-block state byte lets put
+ * refuse double frees and foreign pointers exactly (counted in stats.illegal). */
+#ifndef USTACK_POOL_H
+#define USTACK_POOL_H
+
+#include "ustack/common.h"
+
+#ifdef __cplusplus
+extern "C" {
+#endif
+
+#if defined(__GNUC__)
+#define US_LIKELY(x) __builtin_expect(!!(x), 1)
+#define US_UNLIKELY(x) __builtin_expect(!!(x), 0)
+#else
+#define US_LIKELY(x) (x)
+#define US_UNLIKELY(x) (x)
+#endif
+
+/* Blocks are aligned to this many bytes and their stride is a multiple of it. */
+#define US_POOL_ALIGN 16u
+
+typedef struct us_pool us_pool;
+
+/* Called when a get finds the pool empty, before the get fails: free what can be freed (TCP drops
+ * its out-of-order queue there, as lwIP's PBUF_POOL_FREE_OOSEQ). Called at most once per failing
+ * get and never re-entered: a get made from inside it fails without calling it again. */
+typedef void (*us_pool_reclaim_fn)(us_pool *pool, void *ctx);
+
+struct us_pool {
+    uint8_t *base;      /* block 0 */
+    uint32_t *free_idx; /* LIFO stack of free block indices, top entries valid */
+    uint8_t *state;     /* one byte per block: 1 in use, 0 free */
+    uint32_t top;       /* free blocks */
+    uint32_t count;     /* blocks in all */
+    uint32_t stride;    /* bytes between blocks: block_size rounded up to US_POOL_ALIGN */
+    uint32_t block_size;
+    /* Exact division test (Granlund–Montgomery): stride = odd * 2^shift, inv = odd^-1 mod 2^64.
+     * rotr((p - base) * inv, shift) is the block index iff p is a block start, else >= count. */
+    uint64_t inv;
+    unsigned shift;
+    int in_reclaim;
+    us_pool_reclaim_fn reclaim;
+    void *reclaim_ctx;
+    uint32_t reclaims; /* times reclaim was called */
+    const char *name;
+    us_mem_stats stats; /* in blocks */
+};
+
+/* Bytes of memory us_pool_init needs for `count` blocks of `block_size` bytes (blocks plus
+ * bookkeeping, plus slack to align an arbitrary pointer). 0 if either is 0 or the size overflows. */
+size_t us_pool_mem_size(uint32_t block_size, uint32_t count);
+
+/* Carve `count` blocks of `block_size` bytes from mem[0, mem_len). The pool keeps pointers into
+ * mem; mem must outlive it. `name` (static) appears in reports.
+ * Returns US_OK, or US_EINVAL (NULL arguments, zero or overflowing sizes, mem_len too small). */
+us_status us_pool_init(us_pool *pool, const char *name, void *mem, size_t mem_len,
+                       uint32_t block_size, uint32_t count);
+
+/* Install (or with fn == NULL remove) the reclaim callback. */
+void us_pool_set_reclaim(us_pool *pool, us_pool_reclaim_fn fn, void *ctx);
+
+void *us__pool_get_slow(us_pool *pool);
+
+static inline uint32_t us__pool_index(const us_pool *pool, const void *p)
+{
+    uint64_t m = (uint64_t)((uintptr_t)p - (uintptr_t)pool->base) * pool->inv;
+    uint64_t q = (m >> pool->shift) | (m << ((64u - pool->shift) & 63u));
+    return q < pool->count ? (uint32_t)q : UINT32_MAX;
+}
+
+/* One block, or NULL when the pool is (still, after reclaim) empty: stats.err counts that. */
+static inline void *us_pool_get(us_pool *pool)
+{
+    if (US_UNLIKELY(pool->top == 0))
+        return us__pool_get_slow(pool);
+    uint32_t idx = pool->free_idx[--pool->top];
+    pool->state[idx] = 1;
+    uint32_t used = pool->count - pool->top;
+    pool->stats.used = used;
+    if (used > pool->stats.max)
+        pool->stats.max = used;
+    return pool->base + (size_t)idx * pool->stride;
+}
+
+/* Give a block back. Returns US_OK, or US_EILLEGAL (counted in stats.illegal, pool unchanged)
+ * when p is not a block of this pool or is already free. NULL is illegal too. */
+static inline us_status us_pool_put(us_pool *pool, void *p)
+{
+    uint32_t idx = us__pool_index(pool, p);
+    if (US_UNLIKELY(idx == UINT32_MAX || pool->state[idx] == 0)) {
+        pool->stats.illegal++;
+        return US_EILLEGAL;
+    }
+    pool->state[idx] = 0;
+    pool->free_idx[pool->top++] = idx;
+    pool->stats.used--;
+    return US_OK;
+}
+
+/* All or nothing: n blocks into out[0..n), or none. Returns US_OK, US_ENOMEM (one stats.err,
+ * out untouched, after one reclaim attempt) or US_EINVAL (out NULL with n > 0). n == 0 is US_OK. */
+us_status us_pool_get_bulk(us_pool *pool, void **out, uint32_t n);
+
+/* Put n blocks back. Each one is checked as by us_pool_put; the illegal ones are counted and
+ * skipped. Returns US_OK if all were accepted, else US_EILLEGAL. */
+us_status us_pool_put_bulk(us_pool *pool, void *const *blocks, uint32_t n);
+
+/* 1 if p is a block of this pool that is in use now, else 0. */
+static inline int us_pool_owns(const us_pool *pool, const void *p)
+{
+    uint32_t idx = us__pool_index(pool, p);
+    return idx != UINT32_MAX && pool->state[idx] != 0;
+}
+
+#ifdef __cplusplus
+}
+#endif
+
+#endif /* USTACK_POOL_H */
