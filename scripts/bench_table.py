@@ -1,0 +1,187 @@
+#!/usr/bin/env python3
+"""Pair stackbench's buffer micro-benchmarks (BM_us_<op>/<arg> with BM_lwip_<op>/<arg>) from a
+Google Benchmark JSON file, print a Markdown table with the lwIP/us ratio, and check the
+project's acceptance targets. Standard library only.
+
+  build-bench/bench/bench_buf --benchmark_out=/tmp/b.json --benchmark_out_format=json
+  scripts/bench_table.py /tmp/b.json [--check]
+"""
+import argparse
+import json
+import statistics
+import sys
+
+US_PREFIX = "BM_us_"
+LWIP_PREFIX = "BM_lwip_"
+
+# Acceptance targets: (label, key of the pair, max ns for us, min lwIP/us ratio or None).
+# pbuf_rx_frame/1514 is our POOL alloc+free of one 1514 B frame against the buffer lwIP is fed
+# frames in (RAM: Debian's POOL pbufs overflow at 1514 B, see bench/bench_buf.cc).
+CHECKS = [
+    ("pbuf POOL 1514 alloc+free <= 8 ns and >= 4x lwIP", "pbuf_rx_frame/1514", 8.0, 4.0),
+    ("pool get+put <= 3 ns", "pool_get_put", 3.0, None),
+]
+
+TO_NS = {"ns": 1.0, "us": 1e3, "ms": 1e6, "s": 1e9}
+
+
+class InputError(Exception):
+    """The input file is missing or is not Google Benchmark JSON."""
+
+
+def load(path):
+    """Benchmarks of the file as a list of dicts."""
+    try:
+        if path == "-":
+            doc = json.load(sys.stdin)
+        else:
+            with open(path, encoding="utf-8") as f:
+                doc = json.load(f)
+    except OSError as e:
+        raise InputError(f"cannot read {path}: {e.strerror}") from e
+    except (json.JSONDecodeError, UnicodeDecodeError) as e:
+        raise InputError(f"{path} is not valid JSON: {e}") from e
+    if not isinstance(doc, dict) or not isinstance(doc.get("benchmarks"), list):
+        raise InputError(f"{path} is not Google Benchmark JSON (no \"benchmarks\" list)")
+    return doc["benchmarks"]
+
+
+def collect(benchmarks, metric):
+    """Map run name -> ns per iteration, or an error string for a failed run.
+
+    With repetitions, the "median" aggregate is used when present, else the median of the
+    iteration runs."""
+    runs, medians, errors = {}, {}, {}
+    for b in benchmarks:
+        if not isinstance(b, dict) or "name" not in b:
+            continue
+        name = b.get("run_name", b["name"])
+        if b.get("error_occurred"):
+            errors[name] = "ERROR: " + str(b.get("error_message", "?"))
+            continue
+        try:
+            ns = float(b[metric]) * TO_NS[b.get("time_unit", "ns")]
+        except (KeyError, TypeError, ValueError):
+            continue
+        if b.get("run_type") == "aggregate":
+            if b.get("aggregate_name") == "median":
+                medians[name] = ns
+        else:
+            runs.setdefault(name, []).append(ns)
+    out = {name: statistics.median(v) for name, v in runs.items()}
+    out.update(medians)
+    out.update(errors)
+    return out
+
+
+def split(results):
+    """(pairs key -> [us, lwip], others name -> value) with missing sides as None."""
+    pairs, others = {}, {}
+    for name, v in results.items():
+        if name.startswith(US_PREFIX):
+            pairs.setdefault(name[len(US_PREFIX):], [None, None])[0] = v
+        elif name.startswith(LWIP_PREFIX):
+            pairs.setdefault(name[len(LWIP_PREFIX):], [None, None])[1] = v
+        else:
+            others[name] = v
+    return pairs, others
+
+
+def fmt(v):
+    if v is None:
+        return "-"
+    if isinstance(v, str):
+        return v
+    return f"{v:.2f}" if v < 100 else f"{v:.1f}"
+
+
+def ratio(us, lw):
+    if isinstance(us, float) and isinstance(lw, float) and us > 0:
+        return lw / us
+    return None
+
+
+def sort_key(key):
+    """Order by op, then numerically by argument."""
+    op, _, arg = key.partition("/")
+    try:
+        return (op, 0, float(arg), arg)
+    except ValueError:
+        return (op, 1, 0.0, arg)
+
+
+def run_checks(pairs):
+    """List of (label, passed, detail)."""
+    out = []
+    for label, key, max_ns, min_ratio in CHECKS:
+        us, lw = pairs.get(key, [None, None])
+        if not isinstance(us, float):
+            out.append((label, False, f"BM_us_{key}: {fmt(us) if us else 'missing'}"))
+            continue
+        ok = us <= max_ns
+        detail = f"us {us:.2f} ns (limit {max_ns:g}: {'ok' if ok else f'{us / max_ns:.2f}x over'})"
+        if min_ratio is not None:
+            r = ratio(us, lw)
+            if r is None:
+                ok = False
+                detail += f"; BM_lwip_{key}: {fmt(lw) if lw else 'missing'}"
+            else:
+                ok = ok and r >= min_ratio
+                detail += f"; lwIP {lw:.2f} ns, lwIP/us {r:.1f}x (min {min_ratio:g}x)"
+        out.append((label, ok, detail))
+    return out
+
+
+def main(argv=None):
+    ap = argparse.ArgumentParser(
+        description="Pair BM_us_X with BM_lwip_X from Google Benchmark JSON, print a table "
+        "(op/arg | us ns | lwIP ns | lwIP/us) and check the acceptance targets.")
+    ap.add_argument("json", help="Google Benchmark JSON (--benchmark_out_format=json), - for stdin")
+    ap.add_argument("--metric", choices=("real_time", "cpu_time"), default="real_time",
+                    help="time per iteration to compare (default real_time)")
+    ap.add_argument("--check", action="store_true", help="exit 1 if a check fails")
+    args = ap.parse_args(argv)
+
+    try:
+        results = collect(load(args.json), args.metric)
+    except InputError as e:
+        print(f"bench_table: {e}", file=sys.stderr)
+        return 2
+    if not results:
+        print(f"bench_table: {args.json} holds no benchmark results", file=sys.stderr)
+        return 2
+
+    pairs, others = split(results)
+    paired = {k: v for k, v in pairs.items() if v[0] is not None and v[1] is not None}
+    unpaired = {k: v for k, v in pairs.items() if k not in paired}
+
+    print(f"| op/arg | us ns | lwIP ns | lwIP/us |  ({args.metric}, ns per iteration)")
+    print("|---|---:|---:|---:|")
+    for key in sorted(paired, key=sort_key):
+        us, lw = paired[key]
+        r = ratio(us, lw)
+        print(f"| {key} | {fmt(us)} | {fmt(lw)} | {f'{r:.1f}x' if r is not None else '-'} |")
+
+    if unpaired or others:
+        print("\nUnpaired (no counterpart in this run):\n")
+        print("| benchmark | ns |")
+        print("|---|---:|")
+        for key in sorted(unpaired, key=sort_key):
+            us, lw = unpaired[key]
+            name, v = (US_PREFIX + key, us) if us is not None else (LWIP_PREFIX + key, lw)
+            print(f"| {name} | {fmt(v)} |")
+        for name in sorted(others):
+            print(f"| {name} | {fmt(others[name])} |")
+
+    print("\nChecks:\n")
+    checks = run_checks(pairs)
+    for label, ok, detail in checks:
+        print(f"- {'PASS' if ok else 'FAIL'}  {label}: {detail}")
+
+    if args.check and not all(ok for _, ok, _ in checks):
+        return 1
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
