@@ -4,7 +4,10 @@ Google Benchmark JSON file, print a Markdown table with the lwIP/us ratio, and c
 project's acceptance targets. Standard library only.
 
   build-bench/bench/bench_buf --benchmark_out=/tmp/b.json --benchmark_out_format=json
-  scripts/bench_table.py /tmp/b.json [--check]
+  scripts/bench_table.py /tmp/b.json [more.json ...] [--check]
+
+Several files (one per process run) are merged: each benchmark's figure is the median over all
+its runs, which damps the run-to-run swings of this VM (ASLR changes address aliasing).
 """
 import argparse
 import json
@@ -49,8 +52,8 @@ def load(path):
 def collect(benchmarks, metric):
     """Map run name -> ns per iteration, or an error string for a failed run.
 
-    With repetitions, the "median" aggregate is used when present, else the median of the
-    iteration runs."""
+    The figure is the median of all iteration runs of that name (repetitions, several files);
+    where only aggregates were reported, the median of the "median" aggregates."""
     runs, medians, errors = {}, {}, {}
     for b in benchmarks:
         if not isinstance(b, dict) or "name" not in b:
@@ -65,11 +68,11 @@ def collect(benchmarks, metric):
             continue
         if b.get("run_type") == "aggregate":
             if b.get("aggregate_name") == "median":
-                medians[name] = ns
+                medians.setdefault(name, []).append(ns)
         else:
             runs.setdefault(name, []).append(ns)
-    out = {name: statistics.median(v) for name, v in runs.items()}
-    out.update(medians)
+    out = {name: statistics.median(v) for name, v in medians.items()}
+    out.update({name: statistics.median(v) for name, v in runs.items()})
     out.update(errors)
     return out
 
@@ -136,19 +139,22 @@ def main(argv=None):
     ap = argparse.ArgumentParser(
         description="Pair BM_us_X with BM_lwip_X from Google Benchmark JSON, print a table "
         "(op/arg | us ns | lwIP ns | lwIP/us) and check the acceptance targets.")
-    ap.add_argument("json", help="Google Benchmark JSON (--benchmark_out_format=json), - for stdin")
+    ap.add_argument("json", nargs="+",
+                    help="Google Benchmark JSON (--benchmark_out_format=json), - for stdin; "
+                    "several files: median per benchmark")
     ap.add_argument("--metric", choices=("real_time", "cpu_time"), default="real_time",
                     help="time per iteration to compare (default real_time)")
     ap.add_argument("--check", action="store_true", help="exit 1 if a check fails")
     args = ap.parse_args(argv)
 
     try:
-        results = collect(load(args.json), args.metric)
+        benchmarks = [b for path in args.json for b in load(path)]
     except InputError as e:
         print(f"bench_table: {e}", file=sys.stderr)
         return 2
+    results = collect(benchmarks, args.metric)
     if not results:
-        print(f"bench_table: {args.json} holds no benchmark results", file=sys.stderr)
+        print(f"bench_table: {' '.join(args.json)} holds no benchmark results", file=sys.stderr)
         return 2
 
     pairs, others = split(results)

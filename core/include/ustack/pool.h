@@ -1,7 +1,9 @@
 /* libustack pools: fixed-size blocks carved once from caller memory (lwIP's memp, DPDK's mempool).
- * get and put are O(1) and inline. Free blocks sit on a LIFO stack of indices kept outside the
- * blocks, so a use-after-free cannot corrupt the free list, and a per-block state byte lets put
- * refuse double frees and foreign pointers exactly (counted in stats.illegal). */
+ * get and put are O(1) and inline. Free blocks sit on a LIFO stack of block pointers kept outside
+ * the blocks, so a use-after-free cannot corrupt the free list, and a per-block state byte lets put
+ * refuse double frees and foreign pointers exactly (counted in stats.illegal).
+ * The stack holds each free block's pointer and index, so get does no arithmetic at all and the
+ * block it hands out is the very value put stored; only put computes an index, to validate. */
 #ifndef USTACK_POOL_H
 #define USTACK_POOL_H
 
@@ -19,8 +21,16 @@ extern "C" {
 #define US_UNLIKELY(x) (x)
 #endif
 
-/* Blocks are aligned to this many bytes and their stride is a multiple of it. */
+/* Blocks are aligned to this many bytes and their stride is an odd multiple of it: a fixed
+ * rotate in the index test below, and consecutive blocks spread over cache sets instead of
+ * aliasing the way power-of-two strides do. Costs at most US_POOL_ALIGN bytes per block. */
 #define US_POOL_ALIGN 16u
+#define US__POOL_ALIGN_SHIFT 4u
+
+typedef struct us__pool_slot {
+    uint8_t *blk;
+    uint32_t idx;
+} us__pool_slot;
 
 typedef struct us_pool us_pool;
 
@@ -31,16 +41,14 @@ typedef void (*us_pool_reclaim_fn)(us_pool *pool, void *ctx);
 
 struct us_pool {
     uint8_t *base;      /* block 0 */
-    uint32_t *free_idx; /* LIFO stack of free block indices, top entries valid */
+    us__pool_slot *free; /* LIFO stack of free blocks: the first count - stats.used are valid */
     uint8_t *state;     /* one byte per block: 1 in use, 0 free */
-    uint32_t top;       /* free blocks */
     uint32_t count;     /* blocks in all */
-    uint32_t stride;    /* bytes between blocks: block_size rounded up to US_POOL_ALIGN */
+    uint32_t stride;    /* bytes between blocks: block_size rounded up to an odd multiple of 16 */
     uint32_t block_size;
-    /* Exact division test (Granlund–Montgomery): stride = odd * 2^shift, inv = odd^-1 mod 2^64.
-     * rotr((p - base) * inv, shift) is the block index iff p is a block start, else >= count. */
+    /* Exact division test (Granlund–Montgomery): stride = odd * 16, inv = odd^-1 mod 2^64.
+     * rotr((p - base) * inv, 4) is the block index iff p is a block start, else >= count. */
     uint64_t inv;
-    unsigned shift;
     int in_reclaim;
     us_pool_reclaim_fn reclaim;
     void *reclaim_ctx;
@@ -67,22 +75,27 @@ void *us__pool_get_slow(us_pool *pool);
 static inline uint32_t us__pool_index(const us_pool *pool, const void *p)
 {
     uint64_t m = (uint64_t)((uintptr_t)p - (uintptr_t)pool->base) * pool->inv;
-    uint64_t q = (m >> pool->shift) | (m << ((64u - pool->shift) & 63u));
+    uint64_t q = (m >> US__POOL_ALIGN_SHIFT) | (m << (64u - US__POOL_ALIGN_SHIFT));
     return q < pool->count ? (uint32_t)q : UINT32_MAX;
 }
 
 /* One block, or NULL when the pool is (still, after reclaim) empty: stats.err counts that. */
 static inline void *us_pool_get(us_pool *pool)
 {
-    if (US_UNLIKELY(pool->top == 0))
+    /* The free count is count - used: one counter to load and store, not two. */
+    uint32_t used = pool->stats.used;
+    uint32_t free = pool->count - used;
+    if (US_UNLIKELY(free == 0))
         return us__pool_get_slow(pool);
-    uint32_t idx = pool->free_idx[--pool->top];
-    pool->state[idx] = 1;
-    uint32_t used = pool->count - pool->top;
+    us__pool_slot slot = pool->free[free - 1];
+    uint32_t max = pool->stats.max;
+    uint8_t *state = pool->state;
+    /* Loads first, stores last: a store through uint8_t* may alias any field of *pool. */
+    used++;
     pool->stats.used = used;
-    if (used > pool->stats.max)
-        pool->stats.max = used;
-    return pool->base + (size_t)idx * pool->stride;
+    pool->stats.max = used > max ? used : max;
+    state[slot.idx] = 1;
+    return slot.blk;
 }
 
 /* Give a block back. Returns US_OK, or US_EILLEGAL (counted in stats.illegal, pool unchanged)
@@ -94,9 +107,13 @@ static inline us_status us_pool_put(us_pool *pool, void *p)
         pool->stats.illegal++;
         return US_EILLEGAL;
     }
-    pool->state[idx] = 0;
-    pool->free_idx[pool->top++] = idx;
-    pool->stats.used--;
+    uint32_t used = pool->stats.used;
+    us__pool_slot *slot = &pool->free[pool->count - used];
+    uint8_t *state = pool->state;
+    slot->blk = (uint8_t *)p;
+    slot->idx = idx;
+    pool->stats.used = used - 1;
+    state[idx] = 0;
     return US_OK;
 }
 

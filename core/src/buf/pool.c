@@ -4,14 +4,16 @@
 
 #include <string.h>
 
-/* Bookkeeping per block: one free-stack index and one state byte. */
-#define POOL_META_PER_BLOCK (sizeof(uint32_t) + 1u)
+/* Bookkeeping per block: one free-stack slot and one state byte. */
+#define POOL_META_PER_BLOCK (sizeof(us__pool_slot) + 1u)
 
 static int pool_sizes(uint32_t block_size, uint32_t count, size_t *stride, size_t *total)
 {
     if (block_size == 0 || count == 0)
         return 0;
     size_t s = US_ALIGN_UP((size_t)block_size, US_POOL_ALIGN);
+    if ((s / US_POOL_ALIGN) % 2 == 0)
+        s += US_POOL_ALIGN; /* odd multiple of the alignment: see US_POOL_ALIGN */
     if (s > UINT32_MAX || s < block_size)
         return 0;
     /* Keep the whole carve below 2^62 so no product below can overflow. */
@@ -48,22 +50,21 @@ us_status us_pool_init(us_pool *pool, const char *name, void *mem, size_t mem_le
     memset(pool, 0, sizeof(*pool));
     uintptr_t start = US_ALIGN_UP((uintptr_t)mem, US_POOL_ALIGN);
     pool->base = (uint8_t *)start;
-    pool->free_idx = (uint32_t *)(pool->base + (size_t)count * stride);
-    pool->state = (uint8_t *)(pool->free_idx + count);
+    pool->free = (us__pool_slot *)(void *)(pool->base + (size_t)count * stride);
+    pool->state = (uint8_t *)(pool->free + count);
     pool->count = count;
     pool->stride = (uint32_t)stride;
     pool->block_size = block_size;
     pool->name = name != NULL ? name : "pool";
 
-    unsigned shift = (unsigned)__builtin_ctzll((unsigned long long)stride);
-    pool->shift = shift;
-    pool->inv = inverse_odd((uint64_t)stride >> shift);
+    pool->inv = inverse_odd((uint64_t)stride >> US__POOL_ALIGN_SHIFT);
 
     /* Hand out low addresses first: block 0 on top of the stack. */
-    for (uint32_t i = 0; i < count; i++)
-        pool->free_idx[i] = count - 1 - i;
+    for (uint32_t i = 0; i < count; i++) {
+        pool->free[i].idx = count - 1 - i;
+        pool->free[i].blk = pool->base + (size_t)(count - 1 - i) * stride;
+    }
     memset(pool->state, 0, count);
-    pool->top = count;
     pool->stats.avail = count;
     return US_OK;
 }
@@ -83,7 +84,7 @@ static int pool_try_reclaim(us_pool *pool, uint32_t need)
         pool->reclaim(pool, pool->reclaim_ctx);
         pool->in_reclaim = 0;
     }
-    return pool->top >= need;
+    return pool->count - pool->stats.used >= need;
 }
 
 void *us__pool_get_slow(us_pool *pool)
@@ -100,7 +101,7 @@ us_status us_pool_get_bulk(us_pool *pool, void **out, uint32_t n)
         return US_OK;
     if (out == NULL)
         return US_EINVAL;
-    if (pool->top < n && !pool_try_reclaim(pool, n)) {
+    if (pool->count - pool->stats.used < n && !pool_try_reclaim(pool, n)) {
         pool->stats.err++;
         return US_ENOMEM;
     }
