@@ -93,7 +93,8 @@ static inline void *us_pool_get(us_pool *pool)
     /* Loads first, stores last: a store through uint8_t* may alias any field of *pool. */
     used++;
     pool->stats.used = used;
-    pool->stats.max = used > max ? used : max;
+    if (US_UNLIKELY(used > max)) /* rare once warm: a branch beats an unconditional store */
+        pool->stats.max = used;
     state[slot.idx] = 1;
     return slot.blk;
 }
