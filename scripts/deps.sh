@@ -1,14 +1,15 @@
 #!/usr/bin/env bash
-# Installs the Debian packages stackbench needs, only those missing. Sourced or run by run.sh and
+# Installs the Debian packages stackbench needs, only those missing. Run by run.sh and
 # test.sh; safe to run again. Needs root (or sudo) only when something is missing.
 set -euo pipefail
 
 # Build and test: compiler, CMake, the test framework, libpcap (traces), Google Benchmark and
-# Debian's lwIP (the peer stack in the comparisons), gnuplot (plots), clang (fuzzing).
+# Debian's lwIP (the peer stack in the comparisons), gnuplot (plots), clang (fuzzing), tshark
+# (checks that generated traces dissect cleanly).
 STACKBENCH_PACKAGES=(
   build-essential cmake pkg-config python3
   libcmocka-dev libpcap-dev libbenchmark-dev liblwip-dev
-  gnuplot-nox clang
+  gnuplot-nox clang tshark
 )
 
 missing=()
