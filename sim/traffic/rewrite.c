@@ -1,0 +1,486 @@
+/* sbtraffic: open-mode rewriting — addresses onto the stack and the peer identities, TCP seq/ack
+ * onto the stack's ISN, every checksum patched with the RFC 1624 incremental update. Each frame is
+ * checked completely before a byte of out is written, so a refused frame leaves out untouched. */
+#include "sbtraffic/rewrite.h"
+
+#include <stdlib.h>
+#include <string.h>
+
+#include "keymap.h"
+#include "ustack/wire/arp.h"
+#include "ustack/wire/bytes.h"
+#include "ustack/wire/checksum.h"
+#include "ustack/wire/eth.h"
+#include "ustack/wire/ipv4.h"
+#include "ustack/wire/tcp.h"
+#include "ustack/wire/udp.h"
+
+/* Field offsets used for in-place patching. */
+#define IP_CSUM_OFF 10u
+#define IP_SRC_OFF 12u
+#define IP_DST_OFF 16u
+#define TCP_SEQ_OFF 4u
+#define TCP_ACK_OFF 8u
+#define TCP_CSUM_OFF 16u
+#define UDP_CSUM_OFF 6u
+
+struct sb_rw_maps {
+    sb__keymap hosts;   /* recorded client address -> host index */
+    sb__keymap servers; /* recorded server addresses (value unused) */
+    sb__keymap keys;  /* rewritten 5-tuple -> flow index */
+};
+
+sb_rw_config sb_rw_config_default(void)
+{
+    sb_rw_config c;
+    memset(&c, 0, sizeof c);
+    c.stack.ip = 0x0a000001u; /* 10.0.0.1 */
+    const uint8_t smac[6] = {0x02, 0, 0, 0, 0, 0x01};
+    const uint8_t pmac[6] = {0x02, 0, 0, 0, 0x01, 0x01};
+    memcpy(c.stack.mac, smac, 6);
+    c.peer_ip_base = 0x0a000101u; /* 10.0.1.1 */
+    memcpy(c.peer_mac_base, pmac, 6);
+    c.map_peer_seq = false;
+    c.peer_isn = 0;
+    return c;
+}
+
+static void ip_key(uint8_t k[SB__KEYMAP_KEY], uint32_t ip)
+{
+    memset(k, 0, SB__KEYMAP_KEY);
+    us_put_be32(k, ip);
+}
+
+static void rewritten_key(uint8_t k[SB__KEYMAP_KEY], const sb_flow_key *key)
+{
+    memset(k, 0, SB__KEYMAP_KEY);
+    k[0] = key->proto;
+    us_put_be32(k + 1, key->client_ip);
+    us_put_be16(k + 5, key->client_port);
+    us_put_be32(k + 7, key->server_ip);
+    us_put_be16(k + 11, key->server_port);
+}
+
+sb_status sb_rw_flow_key(const sb_rw *rw, uint32_t fi, sb_flow_key *key)
+{
+    if (!rw->flows || fi >= rw->flows->n)
+        return SB_EINVAL;
+    *key = rw->flows->flows[fi].key;
+    key->client_ip = rw->host_peer[rw->flow_host[fi]].ip;
+    key->server_ip = rw->cfg.stack.ip;
+    return SB_OK;
+}
+
+/* (Re)build the rewritten-5-tuple index; counts collisions (the first flow keeps the key). */
+static sb_status build_keys(sb_rw *rw)
+{
+    sb__keymap_free(&rw->maps_->keys);
+    rw->stats.collisions = 0;
+    for (size_t i = 0; i < rw->flows->n; i++) {
+        sb_flow_key key;
+        memset(&key, 0, sizeof key);
+        sb_rw_flow_key(rw, (uint32_t)i, &key); /* i < n: cannot fail */
+        uint8_t k[SB__KEYMAP_KEY];
+        rewritten_key(k, &key);
+        uint32_t *v = sb__keymap_get(&rw->maps_->keys, k);
+        if (v) {
+            /* A TCP connection reusing its 5-tuple is the same key on purpose: the later one
+             * takes it (it is the one live when its frames come). */
+            const sb_flow_key *a = &rw->flows->flows[*v].key, *b = &rw->flows->flows[i].key;
+            bool reuse = a->proto == b->proto && a->client_ip == b->client_ip &&
+                         a->server_ip == b->server_ip && a->client_port == b->client_port &&
+                         a->server_port == b->server_port;
+            if (!reuse)
+                rw->stats.collisions++;
+            else
+                *v = (uint32_t)i;
+            continue;
+        }
+        if (sb__keymap_put(&rw->maps_->keys, k, (uint32_t)i) != SB_OK)
+            return SB_ENOMEM;
+    }
+    return SB_OK;
+}
+
+sb_status sb_rw_init(sb_rw *rw, const sb_rw_config *cfg, const sb_flows *flows, sb_err *err)
+{
+    memset(rw, 0, sizeof *rw);
+    rw->cfg = cfg ? *cfg : sb_rw_config_default();
+    rw->flows = flows;
+    size_t n = flows->n ? flows->n : 1;
+    rw->maps_ = calloc(1, sizeof *rw->maps_);
+    rw->host_ip = malloc(n * sizeof *rw->host_ip);
+    rw->host_peer = malloc(n * sizeof *rw->host_peer);
+    rw->flow_host = malloc(n * sizeof *rw->flow_host);
+    rw->isn_known = calloc(n, sizeof *rw->isn_known);
+    rw->stack_isn = calloc(n, sizeof *rw->stack_isn);
+    if (!rw->maps_ || !rw->host_ip || !rw->host_peer || !rw->flow_host || !rw->isn_known ||
+        !rw->stack_isn)
+        goto nomem;
+    for (size_t i = 0; i < flows->n; i++) {
+        uint8_t k[SB__KEYMAP_KEY];
+        uint32_t cip = flows->flows[i].key.client_ip;
+        ip_key(k, cip);
+        uint8_t sk[SB__KEYMAP_KEY];
+        ip_key(sk, flows->flows[i].key.server_ip);
+        if (sb__keymap_put(&rw->maps_->servers, sk, 0) != SB_OK)
+            goto nomem;
+        uint32_t *v = sb__keymap_get(&rw->maps_->hosts, k);
+        if (v) {
+            rw->flow_host[i] = *v;
+            continue;
+        }
+        size_t h = rw->n_hosts++;
+        if (sb__keymap_put(&rw->maps_->hosts, k, (uint32_t)h) != SB_OK)
+            goto nomem;
+        rw->host_ip[h] = cip;
+        sb_endpoint *p = &rw->host_peer[h];
+        p->ip = rw->cfg.peer_ip_base + (uint32_t)h;
+        memcpy(p->mac, rw->cfg.peer_mac_base, 6);
+        uint32_t low = ((uint32_t)p->mac[4] << 8 | p->mac[5]) + (uint32_t)h;
+        p->mac[4] = (uint8_t)(low >> 8);
+        p->mac[5] = (uint8_t)low;
+        rw->flow_host[i] = (uint32_t)h;
+    }
+    if (build_keys(rw) != SB_OK)
+        goto nomem;
+    return SB_OK;
+nomem:
+    sb_rw_free(rw);
+    return sb__fail(err, SB_ENOMEM, "rewriter: out of memory");
+}
+
+void sb_rw_free(sb_rw *rw)
+{
+    if (!rw)
+        return;
+    if (rw->maps_) {
+        sb__keymap_free(&rw->maps_->hosts);
+        sb__keymap_free(&rw->maps_->servers);
+        sb__keymap_free(&rw->maps_->keys);
+        free(rw->maps_);
+    }
+    free(rw->host_ip);
+    free(rw->host_peer);
+    free(rw->flow_host);
+    free(rw->isn_known);
+    free(rw->stack_isn);
+    memset(rw, 0, sizeof *rw);
+}
+
+sb_status sb_rw_set_peer(sb_rw *rw, uint32_t recorded_ip, const sb_endpoint *peer, sb_err *err)
+{
+    uint8_t k[SB__KEYMAP_KEY];
+    ip_key(k, recorded_ip);
+    uint32_t *v = sb__keymap_get(&rw->maps_->hosts, k);
+    if (!v) {
+        char b[16];
+        return sb__fail(err, SB_ENOTFOUND, "rewriter: %s is the client of no flow",
+                        sb_ip_str(recorded_ip, b));
+    }
+    rw->host_peer[*v] = *peer;
+    if (build_keys(rw) != SB_OK)
+        return sb__fail(err, SB_ENOMEM, "rewriter: out of memory");
+    return SB_OK;
+}
+
+uint32_t sb_rw_find(const sb_rw *rw, const sb_flow_key *key)
+{
+    uint8_t k[SB__KEYMAP_KEY];
+    rewritten_key(k, key);
+    uint32_t *v = sb__keymap_get(&rw->maps_->keys, k);
+    return v ? *v : SB_FLOW_NONE;
+}
+
+sb_status sb_rw_set_stack_isn(sb_rw *rw, uint32_t fi, uint32_t isn, sb_err *err)
+{
+    if (fi >= rw->flows->n || rw->flows->flows[fi].key.proto != US_IP_PROTO_TCP)
+        return sb__fail(err, SB_EINVAL, "rewriter: flow %u is not a TCP flow", (unsigned)fi);
+    rw->isn_known[fi] = true;
+    rw->stack_isn[fi] = isn;
+    return SB_OK;
+}
+
+sb_status sb_rw_set_stack_isn_by_key(sb_rw *rw, const sb_flow_key *key, uint32_t isn, sb_err *err)
+{
+    uint32_t fi = sb_rw_find(rw, key);
+    if (fi == SB_FLOW_NONE) {
+        char c[16], s[16];
+        return sb__fail(err, SB_ENOTFOUND, "rewriter: no flow %s %s:%u -> %s:%u",
+                        sb_proto_name(key->proto), sb_ip_str(key->client_ip, c),
+                        (unsigned)key->client_port, sb_ip_str(key->server_ip, s),
+                        (unsigned)key->server_port);
+    }
+    return sb_rw_set_stack_isn(rw, fi, isn, err);
+}
+
+sb_status sb_rw_learn(sb_rw *rw, const uint8_t *frame, size_t len, uint32_t *fip)
+{
+    if (fip)
+        *fip = SB_FLOW_NONE;
+    us_eth_repr e;
+    size_t off;
+    us_ipv4_repr ip;
+    us_tcp_repr t;
+    if (us_eth_parse(&e, frame, len, &off) != US_WIRE_OK || e.ethertype != US_ETHERTYPE_IPV4)
+        return SB_OK;
+    if (us_ipv4_parse(&ip, frame + off, len - off, US_WIRE_SKIP_CSUM) != US_WIRE_OK ||
+        ip.proto != US_IP_PROTO_TCP || ip.more_frags || ip.frag_offset)
+        return SB_OK;
+    if (us_tcp_parse(&t, frame + off + ip.header_len, ip.payload_len, ip.src, ip.dst,
+                     US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+        return SB_OK;
+    if ((t.flags & (US_TCP_SYN | US_TCP_ACK)) != (US_TCP_SYN | US_TCP_ACK))
+        return SB_OK;
+    sb_flow_key key = {.proto = US_IP_PROTO_TCP,
+                       .client_ip = ip.dst,
+                       .client_port = t.dst_port,
+                       .server_ip = ip.src,
+                       .server_port = t.src_port};
+    uint32_t fi = sb_rw_find(rw, &key);
+    if (fi == SB_FLOW_NONE)
+        return SB_OK;
+    rw->isn_known[fi] = true;
+    rw->stack_isn[fi] = t.seq;
+    if (fip)
+        *fip = fi;
+    return SB_OK;
+}
+
+/* RFC 1624 update for a 32-bit field at byte offset off of the checksummed message. At an odd
+ * offset the field's bytes sit in the other lanes of the 16-bit words: swapping the bytes of each
+ * half gives the same ones-complement contribution. */
+static uint16_t csum_update32_at(uint16_t csum, uint32_t oldv, uint32_t newv, size_t off)
+{
+    if (off & 1u) {
+        oldv = ((oldv & 0x00ff00ffu) << 8) | ((oldv >> 8) & 0x00ff00ffu);
+        newv = ((newv & 0x00ff00ffu) << 8) | ((newv >> 8) & 0x00ff00ffu);
+    }
+    return us_csum_update32(csum, oldv, newv);
+}
+
+/* Replace the 32-bit field at hdr + off (off counted from the checksummed message's start) and
+ * patch *csum. */
+static void patch32(uint8_t *hdr, size_t off, uint32_t newv, uint16_t *csum)
+{
+    uint32_t oldv = us_get_be32(hdr + off);
+    us_put_be32(hdr + off, newv);
+    *csum = csum_update32_at(*csum, oldv, newv, off);
+}
+
+/* Shift every SACK edge in the TCP options at tcp[20, hl) by delta. */
+static void patch_sack(uint8_t *tcp, size_t hl, uint32_t delta, uint16_t *csum)
+{
+    size_t i = US_TCP_HDR_LEN;
+    while (i < hl) {
+        uint8_t kind = tcp[i];
+        if (kind == US_TCP_OPT_EOL)
+            break;
+        if (kind == US_TCP_OPT_NOP) {
+            i++;
+            continue;
+        }
+        if (i + 1 >= hl)
+            break;
+        size_t olen = tcp[i + 1];
+        if (olen < 2 || i + olen > hl)
+            break;
+        if (kind == US_TCP_OPT_SACK && (olen - 2) % 8 == 0) {
+            for (size_t b = i + 2; b + 4 <= i + olen; b += 4)
+                patch32(tcp, b, us_get_be32(tcp + b) + delta, csum);
+        }
+        i += olen;
+    }
+}
+
+/* The peer identity of recorded address ip, or NULL if it is no flow's client. */
+static const sb_endpoint *peer_of_ip(const sb_rw *rw, uint32_t ip)
+{
+    uint8_t k[SB__KEYMAP_KEY];
+    ip_key(k, ip);
+    uint32_t *v = sb__keymap_get(&rw->maps_->hosts, k);
+    return v ? &rw->host_peer[*v] : NULL;
+}
+
+static bool is_server_ip(const sb_rw *rw, uint32_t ip)
+{
+    uint8_t k[SB__KEYMAP_KEY];
+    ip_key(k, ip);
+    return sb__keymap_get(&rw->maps_->servers, k) != NULL;
+}
+
+/* ARP between a recorded client and a recorded server: the client's side goes to the stack, the
+ * server's side is the stack's. Returns false (nothing written) for any other frame. */
+static bool rewrite_arp(const sb_rw *rw, const uint8_t *in, size_t len, uint8_t *out,
+                        sb_rw_action *act)
+{
+    static const uint8_t bcast[6] = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff};
+    static const uint8_t zero[6] = {0, 0, 0, 0, 0, 0};
+    us_eth_repr e;
+    size_t off;
+    us_arp_repr a;
+    if (us_eth_parse(&e, in, len, &off) != US_WIRE_OK || e.ethertype != US_ETHERTYPE_ARP ||
+        off != US_ETH_HDR_LEN || us_arp_parse(&a, in + off, len - off) != US_WIRE_OK)
+        return false;
+    const sb_endpoint *peer;
+    bool to_stack;
+    if ((peer = peer_of_ip(rw, a.spa)) != NULL && is_server_ip(rw, a.tpa))
+        to_stack = true;
+    else if ((peer = peer_of_ip(rw, a.tpa)) != NULL && is_server_ip(rw, a.spa))
+        to_stack = false;
+    else
+        return false;
+    const sb_endpoint *from = to_stack ? peer : &rw->cfg.stack;
+    const sb_endpoint *to = to_stack ? &rw->cfg.stack : peer;
+    if (out != in)
+        memmove(out, in, len);
+    us_eth_repr ne = e;
+    memcpy(ne.src, from->mac, 6);
+    if (memcmp(e.dst, bcast, 6) != 0)
+        memcpy(ne.dst, to->mac, 6);
+    us_eth_emit(&ne, out);
+    memcpy(a.sha, from->mac, 6);
+    a.spa = from->ip;
+    if (memcmp(a.tha, zero, 6) != 0)
+        memcpy(a.tha, to->mac, 6);
+    a.tpa = to->ip;
+    us_arp_emit(&a, out + off);
+    *act = to_stack ? SB_RW_TO_STACK : SB_RW_FROM_STACK;
+    return true;
+}
+
+sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, uint8_t *out,
+                      sb_rw_action *act, sb_err *err)
+{
+    const sb_flows *fl = rw->flows;
+    if (index >= fl->n_frames)
+        return sb__fail(err, SB_EINVAL, "rewriter: frame %zu beyond the trace's %zu", index,
+                        fl->n_frames);
+    uint32_t fi = fl->frame_flow[index];
+    if (fi == SB_FLOW_NONE && rewrite_arp(rw, in, len, out, act)) {
+        if (*act == SB_RW_TO_STACK)
+            rw->stats.to_stack++;
+        else
+            rw->stats.from_stack++;
+        return SB_OK;
+    }
+    if (fi == SB_FLOW_NONE) {
+        if (out != in)
+            memmove(out, in, len);
+        *act = SB_RW_SKIP;
+        rw->stats.skipped++;
+        return SB_OK;
+    }
+    /* Check everything on in first. */
+    us_eth_repr e;
+    size_t off;
+    us_ipv4_repr ip;
+    if (us_eth_parse(&e, in, len, &off) != US_WIRE_OK || off != US_ETH_HDR_LEN ||
+        e.ethertype != US_ETHERTYPE_IPV4 ||
+        us_ipv4_parse(&ip, in + off, len - off, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+        return sb__fail(err, SB_EINVAL, "rewriter: frame %zu is not the IPv4 frame of flow %u",
+                        index, (unsigned)fi);
+    const sb_flow *f = &fl->flows[fi];
+    unsigned dir = fl->frame_dir[index];
+    const sb_endpoint *peer = &rw->host_peer[rw->flow_host[fi]];
+    const uint8_t *l4 = in + off + ip.header_len;
+    size_t l4len = ip.payload_len;
+    bool has_l4 = ip.frag_offset == 0; /* later fragments carry no L4 header */
+
+    us_tcp_repr t;
+    bool tcp = false;
+    if (has_l4 && ip.proto == US_IP_PROTO_TCP) {
+        tcp = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, US_WIRE_SKIP_CSUM) == US_WIRE_OK;
+        if (!tcp && !ip.more_frags)
+            return sb__fail(err, SB_EINVAL, "rewriter: frame %zu: unparseable TCP header",
+                            index);
+    }
+    /* What the sequence space mapping needs. */
+    bool map_ack = false, map_seq = false; /* ack/SACK and seq of this segment */
+    uint32_t ack_delta = 0, seq_delta = 0;
+    if (tcp) {
+        bool ack = t.flags & US_TCP_ACK;
+        /* The stack's side: peer acks (C2S) and the server's seq (S2C). */
+        bool stack_side = dir == SB_C2S ? ack : true;
+        /* The peer's side: its seq (C2S) and the server's acks (S2C), if mapped at all. */
+        bool peer_side = rw->cfg.map_peer_seq && (dir == SB_C2S ? true : ack);
+        if (stack_side) {
+            if (!f->isn_known[SB_S2C])
+                return sb__fail(err, SB_EUNSUPPORTED,
+                                "rewriter: frame %zu: flow %u has no recorded SYN-ACK, its "
+                                "server ISN is unknown",
+                                index, (unsigned)fi);
+            if (!rw->isn_known[fi]) {
+                rw->stats.need_isn++;
+                return sb__fail(err, SB_EAGAIN,
+                                "rewriter: frame %zu: the stack's ISN for flow %u is not known yet",
+                                index, (unsigned)fi);
+            }
+        }
+        if (peer_side && !f->isn_known[SB_C2S])
+            return sb__fail(err, SB_EUNSUPPORTED,
+                            "rewriter: frame %zu: flow %u has no recorded SYN, its client ISN is "
+                            "unknown",
+                            index, (unsigned)fi);
+        uint32_t stack_delta = rw->stack_isn[fi] - f->isn[SB_S2C];
+        uint32_t peer_delta = rw->cfg.peer_isn - f->isn[SB_C2S];
+        if (dir == SB_C2S) {
+            map_ack = stack_side;
+            ack_delta = stack_delta;
+            map_seq = peer_side;
+            seq_delta = peer_delta;
+        } else {
+            map_seq = stack_side;
+            seq_delta = stack_delta;
+            map_ack = peer_side;
+            ack_delta = peer_delta;
+        }
+    }
+
+    /* Now write. */
+    if (out != in)
+        memmove(out, in, len);
+    uint32_t new_src = dir == SB_C2S ? peer->ip : rw->cfg.stack.ip;
+    uint32_t new_dst = dir == SB_C2S ? rw->cfg.stack.ip : peer->ip;
+    us_eth_repr ne = e;
+    memcpy(ne.src, dir == SB_C2S ? peer->mac : rw->cfg.stack.mac, 6);
+    memcpy(ne.dst, dir == SB_C2S ? rw->cfg.stack.mac : peer->mac, 6);
+    us_eth_emit(&ne, out);
+
+    uint8_t *iph = out + off;
+    uint32_t old_src = ip.src, old_dst = ip.dst;
+    uint16_t ipcsum = us_get_be16(iph + IP_CSUM_OFF);
+    patch32(iph, IP_SRC_OFF, new_src, &ipcsum);
+    patch32(iph, IP_DST_OFF, new_dst, &ipcsum);
+    us_put_be16(iph + IP_CSUM_OFF, ipcsum);
+
+    uint8_t *l4o = iph + ip.header_len;
+    if (tcp) {
+        uint16_t c = us_get_be16(l4o + TCP_CSUM_OFF);
+        /* The pseudo-header addresses: the same update as for a field at an even offset. */
+        c = us_csum_update32(c, old_src, new_src);
+        c = us_csum_update32(c, old_dst, new_dst);
+        if (map_seq)
+            patch32(l4o, TCP_SEQ_OFF, t.seq + seq_delta, &c);
+        if (map_ack) {
+            patch32(l4o, TCP_ACK_OFF, t.ack + ack_delta, &c);
+            if (t.sack_count)
+                patch_sack(l4o, t.header_len, ack_delta, &c);
+        }
+        us_put_be16(l4o + TCP_CSUM_OFF, c);
+    } else if (has_l4 && ip.proto == US_IP_PROTO_UDP && l4len >= US_UDP_HDR_LEN) {
+        uint16_t c = us_get_be16(l4o + UDP_CSUM_OFF);
+        if (c != 0) { /* 0: sent without checksum, stays so */
+            c = us_csum_update32(c, old_src, new_src);
+            c = us_csum_update32(c, old_dst, new_dst);
+            us_put_be16(l4o + UDP_CSUM_OFF, c ? c : 0xffffu);
+        }
+    }
+    /* ICMP: its checksum does not cover the addresses. */
+    *act = dir == SB_C2S ? SB_RW_TO_STACK : SB_RW_FROM_STACK;
+    if (dir == SB_C2S)
+        rw->stats.to_stack++;
+    else
+        rw->stats.from_stack++;
+    return SB_OK;
+}

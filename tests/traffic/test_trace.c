@@ -1,0 +1,459 @@
+/* sbtraffic trace reading: every public capture (frame counts, link types, µs vs ns, byte-swapped
+ * files, VLAN and QinQ stripping, SLL and RAW headers, the pcapng libpcap stops reading part-way),
+ * crafted files (caplen < len, SLL2, LINKTYPE_IPV4, unsupported link type, short link headers, a
+ * third VLAN tag), refusals (non-pcap, missing file) and the streaming reader. */
+#include "traffic_test.h"
+
+static const uint8_t synth_src[6] = SB_TRACE_SYNTH_SRC_MAC;
+static const uint8_t synth_dst[6] = SB_TRACE_SYNTH_DST_MAC;
+
+/* Load a public capture with default options and check the frame count. */
+static void load_public(sb_trace *t, const char *name, size_t frames)
+{
+    char p[512];
+    sb_err err;
+    assert_int_equal(sb_trace_load(t, tt_public(p, name), NULL, &err), SB_OK);
+    assert_int_equal(t->n, frames);
+    assert_int_equal(t->stats.kept, frames);
+    assert_false(t->stats.read_error);
+    for (size_t i = 0; i < t->n; i++) {
+        assert_true(t->frames[i].len >= US_ETH_HDR_LEN);
+        if (i)
+            assert_true(t->frames[i].ts_ns >= t->frames[i - 1].ts_ns);
+    }
+    assert_int_equal(t->frames[0].ts_ns, 0);
+}
+
+static void test_trace_three_http_streams_ethernet(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "three_http_streams.pcap", 28);
+    assert_int_equal(t.linktype, SB_DLT_EN10MB);
+    assert_false(t.nanosecond);
+    assert_false(t.swapped);
+    assert_int_equal(t.stats.records, 28);
+    assert_int_equal(t.frames[0].len, 74);
+    assert_int_equal(t.frames[0].ethertype, US_ETHERTYPE_IPV4);
+    /* µs file: 1361916156.693315 - 1361916156.677488 s */
+    assert_int_equal(t.frames[1].ts_ns, 15827000);
+    assert_int_equal(t.start_ns, 1361916156677488000ull);
+    assert_int_equal(t.duration_ns, 204295000);
+    sb_trace_free(&t);
+    assert_null(t.frames);
+}
+
+static void test_trace_one_http_stream_fin_count(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "one_http_stream_fin.pcap", 15);
+    assert_int_equal(t.stats.truncated, 0);
+    sb_trace_free(&t);
+}
+
+static void test_trace_ip4_fragments_count(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "ip4_fragments.pcap", 53);
+    assert_int_equal(t.frames[0].len, 1514);
+    assert_int_equal(t.frames[5].len, 954);
+    sb_trace_free(&t);
+}
+
+/* 20 ICMP frames with two 802.1Q tags each, 6 CDP frames (802.3 LLC, some tagged): the ICMP ones
+ * come out untagged, the CDP ones counted as non-IP (or kept when asked). */
+static void test_trace_vlan_packets_double_tags_stripped(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "VlanPackets.pcap", 20);
+    assert_int_equal(t.stats.records, 26);
+    assert_int_equal(t.stats.non_ip, 6);
+    assert_int_equal(t.stats.vlan_frames, 20);
+    for (size_t i = 0; i < t.n; i++) {
+        assert_int_equal(t.frames[i].len, 122 - 8);
+        assert_int_equal(t.frames[i].vlan_tags, 2);
+        assert_int_equal(us_get_be16(t.frames[i].data + 12), US_ETHERTYPE_IPV4);
+        assert_int_equal(t.frames[i].data[14], 0x45); /* the IPv4 header follows directly */
+        assert_int_equal(t.frames[i].index, i);
+    }
+    sb_trace_free(&t);
+
+    char p[512];
+    sb_trace_opts o = sb_trace_opts_default();
+    o.keep_non_ip = true;
+    assert_int_equal(sb_trace_load(&t, tt_public(p, "VlanPackets.pcap"), &o, NULL), SB_OK);
+    assert_int_equal(t.n, 26);
+    assert_int_equal(t.stats.non_ip, 6);
+    assert_int_equal(t.frames[20].index, 20);
+    assert_true(t.frames[20].ethertype < 0x0600); /* an 802.3 length field */
+    sb_trace_free(&t);
+}
+
+/* 802.1ad S-tag (0x88a8) over an 802.1Q C-tag over ARP. */
+static void test_trace_qinq_8021ad_stripped(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "802.1ad_QinQ.pcap", 2);
+    for (size_t i = 0; i < 2; i++) {
+        assert_int_equal(t.frames[i].len, 64 - 8);
+        assert_int_equal(t.frames[i].vlan_tags, 2);
+        assert_int_equal(t.frames[i].ethertype, US_ETHERTYPE_ARP);
+        us_arp_repr a;
+        assert_int_equal(us_arp_parse(&a, t.frames[i].data + 14, t.frames[i].len - 14),
+                         US_WIRE_OK);
+        assert_int_equal(a.op, i == 0 ? US_ARP_OP_REQUEST : US_ARP_OP_REPLY);
+    }
+    const uint8_t src0[6] = {0x00, 0x20, 0xd2, 0x5a, 0xfb, 0x3f};
+    assert_memory_equal(t.frames[0].data + 6, src0, 6);
+    assert_int_equal(t.stats.vlan_frames, 2);
+    sb_trace_free(&t);
+}
+
+/* Byte-swapped file with ns timestamps: exact ns survive. */
+static void test_trace_nanosecs_big_endian_exact_ns(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "nanosecs_big_endian.pcap", 10);
+    assert_true(t.nanosecond);
+    assert_true(t.swapped);
+    assert_int_equal(t.start_ns, 1766361926167647291ull);
+    assert_int_equal(t.frames[1].ts_ns, 10800);  /* .167658091 - .167647291 */
+    assert_int_equal(t.frames[9].ts_ns, 804603); /* .168451894 - .167647291 */
+    assert_int_equal(t.frames[7].len, 1322);
+    sb_trace_free(&t);
+}
+
+/* Linux cooked capture v1: the 16-byte SLL header becomes a 14-byte Ethernet header. */
+static void test_trace_sll_handshake_nano(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "tcp-handshake-nano.pcap", 3);
+    assert_int_equal(t.linktype, SB_DLT_LINUX_SLL);
+    assert_true(t.nanosecond);
+    assert_int_equal(t.frames[0].len, 76 - 16 + 14);
+    assert_int_equal(t.frames[2].len, 68 - 16 + 14);
+    assert_int_equal(t.frames[1].ts_ns, 127521774);
+    assert_int_equal(t.frames[2].ts_ns, 127609669);
+    for (size_t i = 0; i < 3; i++) {
+        assert_memory_equal(t.frames[i].data, synth_dst, 6);
+        assert_memory_equal(t.frames[i].data + 6, synth_src, 6);
+        assert_int_equal(t.frames[i].ethertype, US_ETHERTYPE_IPV4);
+        assert_int_equal(tt_assert_frame_valid(t.frames[i].data, t.frames[i].len),
+                         US_IP_PROTO_TCP);
+    }
+    sb_trace_free(&t);
+}
+
+/* DLT_RAW: an IPv4 packet without link header gets a synthesized one. */
+static void test_trace_raw_ipv4_one_frame(void **state)
+{
+    (void)state;
+    sb_trace t;
+    load_public(&t, "LINKTYPE_RAW_ipv4.pcap", 1);
+    assert_int_equal(t.linktype, SB_DLT_RAW);
+    assert_int_equal(t.frames[0].len, 57 + 14);
+    assert_memory_equal(t.frames[0].data + 6, synth_src, 6);
+    assert_int_equal(us_get_be16(t.frames[0].data + 12), US_ETHERTYPE_IPV4);
+    assert_int_equal(tt_assert_frame_valid(t.frames[0].data, t.frames[0].len), US_IP_PROTO_UDP);
+    sb_trace_free(&t);
+}
+
+/* libpcap 1.10 reads the pcapng's first 59 frames, then fails on an interface of another link
+ * type: the error names the frame index, and the 59 frames are kept when asked. */
+static void test_trace_pcapng_partial_kept(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_public(p, "pcapng-example.pcapng");
+    sb_trace_opts o = sb_trace_opts_default();
+    o.keep_partial = true;
+    sb_trace t;
+    sb_err err;
+    assert_int_equal(sb_trace_load(&t, p, &o, &err), SB_EPARTIAL);
+    assert_int_equal(t.n, 59);
+    assert_true(t.stats.read_error);
+    assert_int_equal(t.stats.error_at, 59);
+    assert_int_equal(t.stats.records, 59);
+    assert_true(t.pcapng);
+    char want[600];
+    snprintf(want, sizeof want, "%s: read 59 frames, then: ", p);
+    assert_memory_equal(err.msg, want, strlen(want));
+    assert_non_null(strstr(err.msg, "different from the type of the first interface"));
+    assert_null(strchr(err.msg, '\n'));
+    size_t bytes = 0;
+    for (size_t i = 0; i < t.n; i++)
+        bytes += t.frames[i].len;
+    assert_int_equal(bytes, 8227); /* as tshark counts the first 59 frames */
+    sb_trace_free(&t);
+}
+
+static void test_trace_pcapng_partial_refused(void **state)
+{
+    (void)state;
+    char p[512];
+    sb_trace t;
+    sb_err err;
+    assert_int_equal(sb_trace_load(&t, tt_public(p, "pcapng-example.pcapng"), NULL, &err),
+                     SB_EPARTIAL);
+    assert_int_equal(t.n, 0);
+    assert_null(t.frames);
+    assert_int_equal(t.stats.error_at, 59);
+    assert_non_null(strstr(err.msg, "read 59 frames, then: "));
+    sb_trace_free(&t);
+}
+
+/* caplen < len: counted and skipped; the frames around it are intact and keep their index. */
+static void test_trace_caplen_short_counted_and_skipped(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_tmp(p, "caplen_short.pcap");
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 80};
+    uint8_t f[3][1514];
+    size_t n0 = tt_tcp_frame(f[0], &a, &b, US_TCP_SYN, 1, 0, 0, NULL, 0);
+    size_t n1 = tt_tcp_frame(f[1], &b, &a, US_TCP_SYN | US_TCP_ACK, 7, 2, 0, NULL, 0);
+    size_t n2 = tt_tcp_frame(f[2], &a, &b, US_TCP_ACK, 2, 8, 100, NULL, 0);
+    const uint8_t *data[3] = {f[0], f[1], f[2]};
+    uint32_t caplen[3] = {(uint32_t)n0, 40, (uint32_t)n2};
+    uint32_t len[3] = {(uint32_t)n0, (uint32_t)n1, (uint32_t)n2};
+    uint64_t ts[3] = {0, 100, 250};
+    tt_write_pcap(p, DLT_EN10MB, 3, data, caplen, len, ts);
+
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.stats.records, 3);
+    assert_int_equal(t.stats.truncated, 1);
+    assert_int_equal(t.n, 2);
+    assert_int_equal(t.frames[1].index, 2);
+    assert_int_equal(t.frames[1].ts_ns, 250000);
+    assert_int_equal(t.frames[1].len, n2);
+    assert_memory_equal(t.frames[1].data, f[2], n2);
+    assert_int_equal(t.duration_ns, 250000);
+    sb_trace_free(&t);
+    unlink(p);
+}
+
+/* SLL2 (protocol first, 20-byte header) and LINKTYPE_IPV4 (228), crafted. */
+static void test_trace_sll2_and_ipv4_linktypes(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 80};
+    uint8_t eth[1514];
+    size_t n = tt_tcp_frame(eth, &a, &b, US_TCP_SYN, 1, 0, 0, NULL, 0);
+    size_t iplen = n - 14;
+
+    uint8_t sll2[1514];
+    memset(sll2, 0, 20);
+    us_put_be16(sll2, US_ETHERTYPE_IPV4); /* protocol */
+    us_put_be32(sll2 + 4, 2);             /* ifindex */
+    us_put_be16(sll2 + 8, 1);             /* ARPHRD_ETHER */
+    sll2[11] = 6;
+    memcpy(sll2 + 12, a.mac, 6);
+    memcpy(sll2 + 20, eth + 14, iplen);
+    const uint8_t *d1[1] = {sll2};
+    uint32_t l1[1] = {(uint32_t)(20 + iplen)};
+    uint64_t ts[1] = {0};
+    tt_write_pcap(tt_tmp(p, "sll2.pcap"), SB_DLT_LINUX_SLL2, 1, d1, l1, l1, ts);
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.linktype, SB_DLT_LINUX_SLL2);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.frames[0].len, n);
+    assert_memory_equal(t.frames[0].data + 12, eth + 12, n - 12); /* ethertype and IP packet */
+    sb_trace_free(&t);
+    unlink(p);
+
+    const uint8_t *d2[1] = {eth + 14};
+    uint32_t l2[1] = {(uint32_t)iplen};
+    tt_write_pcap(tt_tmp(p, "ipv4.pcap"), SB_DLT_IPV4, 1, d2, l2, l2, ts);
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.linktype, SB_DLT_IPV4);
+    assert_int_equal(t.n, 1);
+    assert_int_equal(t.frames[0].len, n);
+    assert_memory_equal(t.frames[0].data + 12, eth + 12, n - 12);
+    sb_trace_free(&t);
+    unlink(p);
+}
+
+/* Too short for the SLL header, and an Ethernet frame with three VLAN tags: counted malformed. */
+static void test_trace_malformed_link_headers_counted(void **state)
+{
+    (void)state;
+    char p[512];
+    uint8_t shortsll[10] = {0};
+    const uint8_t *d[1] = {shortsll};
+    uint32_t l[1] = {10};
+    uint64_t ts[1] = {0};
+    tt_write_pcap(tt_tmp(p, "short_sll.pcap"), SB_DLT_LINUX_SLL, 1, d, l, l, ts);
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(t.stats.malformed, 1);
+    sb_trace_free(&t);
+    unlink(p);
+
+    uint8_t tags3[64];
+    memset(tags3, 0, sizeof tags3);
+    for (int i = 0; i < 3; i++) {
+        us_put_be16(tags3 + 12 + 4 * i, US_ETHERTYPE_VLAN);
+        us_put_be16(tags3 + 14 + 4 * i, 100);
+    }
+    us_put_be16(tags3 + 24, US_ETHERTYPE_IPV4);
+    d[0] = tags3;
+    l[0] = sizeof tags3;
+    tt_write_pcap(tt_tmp(p, "tags3.pcap"), DLT_EN10MB, 1, d, l, l, ts);
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.n, 0);
+    assert_int_equal(t.stats.malformed, 1);
+    sb_trace_free(&t);
+    unlink(p);
+}
+
+static void test_trace_unsupported_linktype_refused(void **state)
+{
+    (void)state;
+    char p[512];
+    uint8_t x[32] = {0};
+    const uint8_t *d[1] = {x};
+    uint32_t l[1] = {32};
+    uint64_t ts[1] = {0};
+    tt_write_pcap(tt_tmp(p, "ieee80211.pcap"), 105 /* DLT_IEEE802_11 */, 1, d, l, l, ts);
+    sb_trace t;
+    sb_err err;
+    assert_int_equal(sb_trace_load(&t, p, NULL, &err), SB_EUNSUPPORTED);
+    char want[600];
+    snprintf(want, sizeof want, "%s: unsupported link type IEEE802_11 (105)", p);
+    assert_memory_equal(err.msg, want, strlen(want));
+    assert_null(strchr(err.msg, '\n'));
+    sb_trace_reader *r;
+    assert_int_equal(sb_trace_reader_open(&r, p, NULL, NULL), SB_EUNSUPPORTED);
+    assert_null(r);
+    unlink(p);
+}
+
+static void test_trace_not_pcap_one_line_error(void **state)
+{
+    (void)state;
+    char p[512];
+    FILE *f = fopen(tt_tmp(p, "not_a_pcap.txt"), "w");
+    assert_non_null(f);
+    fputs("hello, this is not a capture\nsecond line\n", f);
+    fclose(f);
+    sb_trace t;
+    sb_err err;
+    assert_int_equal(sb_trace_load(&t, p, NULL, &err), SB_EFORMAT);
+    char want[600];
+    snprintf(want, sizeof want, "%s: not a readable pcap file: ", p);
+    assert_memory_equal(err.msg, want, strlen(want));
+    assert_null(strchr(err.msg, '\n'));
+    assert_int_equal(t.n, 0);
+    unlink(p);
+
+    f = fopen(p, "w"); /* shorter than a magic number */
+    assert_non_null(f);
+    fputs("ab", f);
+    fclose(f);
+    assert_int_equal(sb_trace_load(&t, p, NULL, &err), SB_EFORMAT);
+    snprintf(want, sizeof want, "%s: not a pcap file: only 2 bytes", p);
+    assert_string_equal(err.msg, want);
+    unlink(p);
+}
+
+static void test_trace_missing_file_one_line_error(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_tmp(p, "no/such/file.pcap");
+    sb_trace t;
+    sb_err err;
+    assert_int_equal(sb_trace_load(&t, p, NULL, &err), SB_EIO);
+    char want[600];
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", p);
+    assert_string_equal(err.msg, want);
+    /* A directory opens but cannot be read. */
+    assert_int_equal(sb_trace_load(&t, SB_TEST_TMPDIR, NULL, &err), SB_EIO);
+    snprintf(want, sizeof want, "%s: cannot read: Is a directory", SB_TEST_TMPDIR);
+    assert_string_equal(err.msg, want);
+}
+
+/* The streaming reader hands out the same frames as the loader. */
+static void test_trace_reader_streams_same_frames(void **state)
+{
+    (void)state;
+    char p[512];
+    sb_trace t;
+    load_public(&t, "ip4_fragments.pcap", 53);
+    sb_trace_reader *r;
+    assert_int_equal(sb_trace_reader_open(&r, tt_public(p, "ip4_fragments.pcap"), NULL, NULL),
+                     SB_OK);
+    sb_frame f;
+    size_t i = 0;
+    int rc;
+    while ((rc = sb_trace_reader_next(r, &f, NULL)) == 1) {
+        assert_true(i < t.n);
+        assert_int_equal(f.len, t.frames[i].len);
+        assert_int_equal(f.ts_ns, t.frames[i].ts_ns);
+        assert_memory_equal(f.data, t.frames[i].data, f.len);
+        i++;
+    }
+    assert_int_equal(rc, 0);
+    assert_int_equal(i, 53);
+    sb_trace info;
+    sb_trace_reader_info(r, &info);
+    assert_int_equal(info.stats.records, 53);
+    assert_int_equal(info.linktype, SB_DLT_EN10MB);
+    sb_trace_reader_close(r);
+    sb_trace_free(&t);
+}
+
+/* After a read error the reader keeps reporting it. */
+static void test_trace_reader_error_sticks(void **state)
+{
+    (void)state;
+    char p[512];
+    sb_trace_reader *r;
+    assert_int_equal(sb_trace_reader_open(&r, tt_public(p, "pcapng-example.pcapng"), NULL, NULL),
+                     SB_OK);
+    sb_frame f;
+    int n = 0, rc;
+    while ((rc = sb_trace_reader_next(r, &f, NULL)) == 1)
+        n++;
+    assert_int_equal(n, 59);
+    assert_int_equal(rc, SB_EPARTIAL);
+    sb_err err;
+    assert_int_equal(sb_trace_reader_next(r, &f, &err), SB_EPARTIAL);
+    assert_non_null(strstr(err.msg, "read 59 frames, then: "));
+    sb_trace_reader_close(r);
+}
+
+int main(void)
+{
+    const struct CMUnitTest tests[] = {
+        cmocka_unit_test(test_trace_three_http_streams_ethernet),
+        cmocka_unit_test(test_trace_one_http_stream_fin_count),
+        cmocka_unit_test(test_trace_ip4_fragments_count),
+        cmocka_unit_test(test_trace_vlan_packets_double_tags_stripped),
+        cmocka_unit_test(test_trace_qinq_8021ad_stripped),
+        cmocka_unit_test(test_trace_nanosecs_big_endian_exact_ns),
+        cmocka_unit_test(test_trace_sll_handshake_nano),
+        cmocka_unit_test(test_trace_raw_ipv4_one_frame),
+        cmocka_unit_test(test_trace_pcapng_partial_kept),
+        cmocka_unit_test(test_trace_pcapng_partial_refused),
+        cmocka_unit_test(test_trace_caplen_short_counted_and_skipped),
+        cmocka_unit_test(test_trace_sll2_and_ipv4_linktypes),
+        cmocka_unit_test(test_trace_malformed_link_headers_counted),
+        cmocka_unit_test(test_trace_unsupported_linktype_refused),
+        cmocka_unit_test(test_trace_not_pcap_one_line_error),
+        cmocka_unit_test(test_trace_missing_file_one_line_error),
+        cmocka_unit_test(test_trace_reader_streams_same_frames),
+        cmocka_unit_test(test_trace_reader_error_sticks),
+    };
+    return cmocka_run_group_tests(tests, NULL, NULL);
+}
