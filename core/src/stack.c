@@ -244,6 +244,11 @@ const us_stack_config *us_stack_get_config(const us_stack *s)
     return &s->cfg;
 }
 
+const us_dev *us_stack_get_dev(const us_stack *s)
+{
+    return &s->dev;
+}
+
 uint64_t us__rand(us_stack *s)
 {
     uint64_t z = (s->rng += 0x9E3779B97F4A7C15ull);

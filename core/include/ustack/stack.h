@@ -114,6 +114,8 @@ us_stack *us_stack_init(void *mem, size_t mem_len, const us_stack_config *cfg, c
 const us_stack_stats *us_stack_get_stats(const us_stack *s);
 us_bufs *us_stack_bufs(us_stack *s);
 const us_stack_config *us_stack_get_config(const us_stack *s);
+/* The device the stack was built for (schedulers drain dev->rx themselves, frame by frame). */
+const us_dev *us_stack_get_dev(const us_stack *s);
 
 /* Add a static ARP entry (never ages) / announce our address with a gratuitous ARP on the next
  * egress. US_OK, US_ENOMEM (cache full of static entries). */
