@@ -8,7 +8,7 @@ set -euo pipefail
 # (checks that generated traces dissect cleanly).
 STACKBENCH_PACKAGES=(
   build-essential cmake pkg-config python3
-  libcmocka-dev libpcap-dev libbenchmark-dev liblwip-dev
+  libcmocka-dev libpcap-dev libbenchmark-dev liblwip-dev libinih-dev
   gnuplot-nox clang tshark
 )
 

@@ -917,6 +917,7 @@ us_status us_tcp_release(us_stack *s, us_sock h)
         us__ring_consume(&t->rx, n);
         ev |= us__tcp_recvd(&t->tcb, n);
     }
+    us__tcp_orphan(&t->tcb, s->now);
     (void)tcp_events(s, i, ev, s->now);
     if (us__output_pending(s))
         us__egress_wanted(s);

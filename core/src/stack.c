@@ -45,8 +45,9 @@ void us_stack_config_default(us_stack_config *cfg)
     cfg->reass_slots = 4;
     cfg->reass_timeout = 15 * SEC;
     cfg->tcp_mss = 0;
-    cfg->tcp_ooseq_max = 8;
+    cfg->tcp_ooseq_max = 64;
     cfg->tcp_time_wait = 60 * SEC;
+    cfg->tcp_fin_wait2_timeout = 60 * SEC;
     cfg->tcp_delayed_ack = 40 * MS;
     cfg->tcp_rto_initial = 1 * SEC;
     cfg->tcp_rto_min = 200 * MS;
@@ -199,6 +200,7 @@ us_stack *us_stack_init(void *mem, size_t mem_len, const us_stack_config *cfg, c
     tp->mss = (uint16_t)(mss > 0xFFFFu ? 0xFFFFu : mss);
     tp->ooseq_max = cfg->tcp_ooseq_max;
     tp->time_wait = cfg->tcp_time_wait;
+    tp->fin_wait2_timeout = cfg->tcp_fin_wait2_timeout;
     tp->delayed_ack = cfg->tcp_delayed_ack;
     tp->rto_initial = cfg->tcp_rto_initial;
     tp->rto_min = cfg->tcp_rto_min;

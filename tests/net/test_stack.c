@@ -62,8 +62,9 @@ static void test_stack_config_default_values(void **state)
     assert_int_equal(c.reass_slots, 4);
     assert_int_equal(c.reass_timeout, 15 * SEC);
     assert_int_equal(c.tcp_mss, 0);
-    assert_int_equal(c.tcp_ooseq_max, 8);
+    assert_int_equal(c.tcp_ooseq_max, 64);
     assert_int_equal(c.tcp_time_wait, 60 * SEC);
+    assert_int_equal(c.tcp_fin_wait2_timeout, 60 * SEC);
     assert_int_equal(c.tcp_delayed_ack, 40 * MS);
     assert_int_equal(c.tcp_rto_initial, 1 * SEC);
     assert_int_equal(c.tcp_rto_min, 200 * MS);

@@ -923,6 +923,186 @@ static void test_tcp_syn_sent_simultaneous_open(void **state)
     assert_int_equal(b->state, US_TCP_CLOSED);
 }
 
+static void test_tcp_syn_sent_timestamps_negotiated(void **state)
+{
+    h_net *n = h_new(state, 65536, 65536, 65536, 65536);
+    n->pr.timestamps = true;
+    us_tcb *a = TA(n), *b = TB(n);
+    n->hold = true;
+    n->s[B].listen = true;
+    n->now = 3 * MS;
+    us__tcp_connect(a, n->s[A].ip, n->s[A].port, n->s[B].ip, n->s[B].port, 1000, n->now);
+    h_xmit(n, A);
+    const us_tcp_repr *syn = h_peek(n, A, 0);
+    assert_true(syn->ts_present);
+    assert_int_equal(syn->tsval, 1000 + 3); /* ISS + milliseconds */
+    assert_int_equal(syn->tsecr, 0);
+    n->now = 4 * MS;
+    h_deliver_nth(n, A, 0);
+    h_xmit(n, B);
+    const us_tcp_repr *sa = h_peek(n, B, 0);
+    assert_true(sa->ts_present);
+    assert_int_equal(sa->tsval, 5000 + 4);
+    assert_int_equal(sa->tsecr, 1003);
+    assert_true(b->ts_ok);
+    assert_int_equal(b->snd_mss, 1448);
+    n->now = 5 * MS;
+    h_deliver_nth(n, B, 0);
+    assert_true(a->ts_ok);
+    assert_int_equal(a->snd_mss, 1448);
+    assert_int_equal(a->cwnd, 4380); /* min(4 * 1448, max(2 * 1448, 4380)) */
+    h_xmit(n, A);
+    assert_true(h_peek(n, A, 0)->ts_present);
+    assert_int_equal(h_peek(n, A, 0)->tsecr, 5004);
+    h_deliver_all(n, A);
+    assert_int_equal(b->state, US_TCP_ESTABLISHED);
+
+    /* data: full segments are 1448 bytes; the echo follows RFC 7323 4.3: the TSval of the first
+     * segment that the next ACK covers, so the peer's RTT includes the ACK's delay */
+    h_write(n, A, 1448);
+    n->now = 10 * MS;
+    assert_int_equal(h_xmit(n, A), 1);
+    assert_int_equal(h_peek(n, A, 0)->payload_len, 1448);
+    assert_int_equal(h_peek(n, A, 0)->tsval, 1010);
+    h_write(n, A, 1448);
+    n->now = 15 * MS;
+    assert_int_equal(h_xmit(n, A), 1);
+    assert_int_equal(h_peek(n, A, 1)->tsval, 1015);
+    n->now = 16 * MS;
+    assert_int_equal(h_deliver_nth(n, A, 0), EV_RX); /* delayed */
+    assert_int_equal(b->ts_recent, 1010);
+    assert_int_equal(h_deliver_nth(n, A, 0), EV_RX | EV_OUTPUT);
+    assert_int_equal(b->ts_recent, 1010);
+    h_xmit(n, B);
+    assert_true(h_peek(n, B, 0)->ts_present);
+    assert_int_equal(h_peek(n, B, 0)->tsecr, 1010);
+    assert_int_equal(h_peek(n, B, 0)->tsval, 5016);
+    h_drop_all(n, B);
+    h_write(n, A, 100);
+    n->now = 20 * MS;
+    h_xmit(n, A);
+    h_deliver_nth(n, A, 0);
+    assert_int_equal(b->ts_recent, 1020); /* at the left edge again: taken */
+    /* RSTs carry none */
+    us__tcp_abort(b);
+    h_drop_all(n, B);
+    h_xmit(n, B);
+    assert_int_equal(h_peek(n, B, 0)->flags, US_TCP_RST | US_TCP_ACK);
+    assert_false(h_peek(n, B, 0)->ts_present);
+}
+
+static void test_tcp_syn_sent_timestamps_refused(void **state)
+{
+    h_net *n = h_new(state, 65536, 65536, 65536, 65536);
+    n->prb.timestamps = true; /* A offers, B (default params) does not */
+    h_use_params(n, A, &n->prb);
+    h_establish(n);
+    assert_false(TA(n)->ts_ok);
+    assert_false(TB(n)->ts_ok);
+    assert_int_equal(TA(n)->snd_mss, 1460);
+    n->hold = true;
+    h_write(n, A, 10);
+    h_xmit(n, A);
+    assert_false(h_peek(n, A, 0)->ts_present);
+}
+
+static void test_tcp_established_dupack_per_segment(void **state)
+{
+    h_net *n = h_new(state, 65536, 65536, 65536, 65536);
+    h_establish(n);
+    n->hold = true;
+    us_tcb *b = TB(n);
+    uint32_t nxt = b->rcv_nxt;
+    /* five segments out of order in one burst, before B gets to transmit: five duplicate ACKs */
+    for (int k = 1; k <= 5; k++)
+        assert_int_equal(inject_a_data(n, (uint32_t)k * 100, 100, 0) & EV_OUTPUT, EV_OUTPUT);
+    assert_int_equal(h_xmit(n, B), 5);
+    for (uint32_t k = 0; k < 5; k++) {
+        assert_int_equal(h_peek(n, B, k)->ack, nxt);
+        assert_int_equal(h_peek(n, B, k)->window, h_peek(n, B, 0)->window);
+    }
+    h_drop_all(n, B);
+    /* owed duplicates are forgotten once the gap fills: one ACK for the new rcv_nxt */
+    for (int k = 6; k <= 8; k++)
+        inject_a_data(n, (uint32_t)k * 100, 100, 0);
+    inject_a_data(n, 0, 100, 0);
+    assert_int_equal(h_xmit(n, B), 1);
+    assert_int_equal(h_peek(n, B, 0)->ack, nxt + 900);
+    /* data going out meanwhile does not pay for a duplicate */
+    h_drop_all(n, B);
+    inject_a_data(n, 1000, 100, 0);
+    inject_a_data(n, 1100, 100, 0);
+    h_write(n, B, 50);
+    assert_int_equal(h_xmit(n, B), 3);
+    assert_int_equal(h_peek(n, B, 0)->payload_len, 50);
+    assert_int_equal(h_peek(n, B, 1)->payload_len, 0);
+    assert_int_equal(h_peek(n, B, 2)->payload_len, 0);
+    assert_int_equal(h_peek(n, B, 2)->ack, nxt + 900);
+}
+
+static void test_tcp_established_sack_blocks(void **state)
+{
+    h_net *n = h_new(state, 65536, 65536, 65536, 65536);
+    h_establish(n);
+    n->hold = true;
+    us_tcb *b = TB(n);
+    assert_true(b->sack_ok);
+    assert_true(TA(n)->sack_ok);
+    uint32_t base = b->rcv_nxt;
+    inject_a_data(n, 1000, 100, 0);
+    h_xmit(n, B);
+    const us_tcp_repr *r = h_peek(n, B, 0);
+    assert_int_equal(r->sack_count, 1);
+    assert_int_equal(r->sack[0].left, base + 1000);
+    assert_int_equal(r->sack[0].right, base + 1100);
+    h_drop_all(n, B);
+    /* three runs; the latest segment's run first, then the others from the highest down;
+     * adjacent entries form one run */
+    inject_a_data(n, 3000, 100, 0);
+    inject_a_data(n, 5000, 100, 0);
+    inject_a_data(n, 1100, 100, 0); /* joins [1000, 1100) */
+    h_xmit(n, B);
+    r = h_peek(n, B, 2);
+    assert_int_equal(r->sack_count, 3);
+    assert_int_equal(r->sack[0].left, base + 1000);
+    assert_int_equal(r->sack[0].right, base + 1200);
+    assert_int_equal(r->sack[1].left, base + 5000);
+    assert_int_equal(r->sack[2].left, base + 3000);
+    h_drop_all(n, B);
+    /* more runs than fit: the latest is still first */
+    inject_a_data(n, 7000, 100, 0);
+    inject_a_data(n, 9000, 100, 0);
+    inject_a_data(n, 3100, 50, 0);
+    h_xmit(n, B);
+    r = h_peek(n, B, 2);
+    assert_int_equal(r->sack_count, 4);
+    assert_int_equal(r->sack[0].left, base + 3000);
+    assert_int_equal(r->sack[0].right, base + 3150);
+    assert_int_equal(r->sack[1].left, base + 9000);
+    h_drop_all(n, B);
+    /* data segments carry none (no room taken from the payload); no blocks once in order */
+    h_write(n, B, 10);
+    inject_a_data(n, 11000, 100, 0);
+    h_xmit(n, B);
+    assert_int_equal(h_peek(n, B, 0)->payload_len, 10);
+    assert_int_equal(h_peek(n, B, 0)->sack_count, 0);
+    assert_int_equal(h_peek(n, B, 1)->sack_count, 4);
+    h_drop_all(n, B);
+    inject_a_data(n, 0, 11100, 0);
+    assert_int_equal(b->ooseq_n, 0);
+    h_xmit(n, B);
+    assert_int_equal(h_peek(n, B, 0)->sack_count, 0);
+    assert_int_equal(h_peek(n, B, 0)->ack, base + 11100);
+    /* SACK-permitted: in our SYN unless sack_off; in a SYN-ACK only if the SYN had it */
+    us__tcp_reset(TA(n));
+    n->pr.sack_off = true;
+    n->hold = true;
+    h_drop_all(n, B);
+    us__tcp_connect(TA(n), n->s[A].ip, n->s[A].port, n->s[B].ip, n->s[B].port, 1, n->now);
+    h_xmit(n, A);
+    assert_false(h_peek(n, A, 0)->sack_permitted);
+}
+
 /* ---- ESTABLISHED: receiving ---- */
 
 static void test_tcp_established_in_sequence_receive(void **state)
@@ -2195,6 +2375,18 @@ static void test_tcp_established_bulk_loss_1pct(void **state)
     bulk(state, 10000, 10000, 3);
 }
 
+static void test_tcp_established_bulk_timestamps(void **state)
+{
+    h_net *n = h_new(state, 65536, 65536, 65536, 65536);
+    n->pr.timestamps = true;
+    n->rng.s = 5;
+    h_establish(n);
+    assert_true(TA(n)->ts_ok);
+    n->loss_ppm[A] = n->loss_ppm[B] = 20000;
+    n->reorder_ppm = 10000;
+    transfer(n, 2u << 20, 1u << 20);
+}
+
 static void test_tcp_established_bulk_loss_5pct(void **state)
 {
     bulk(state, 50000, 20000, 4);
@@ -2348,6 +2540,10 @@ int main(void)
         cmocka_unit_test(test_tcp_closed_rst_reply),
         T(test_tcp_syn_sent_active_open_handshake),
         T(test_tcp_syn_sent_options_negotiated),
+        T(test_tcp_syn_sent_timestamps_negotiated),
+        T(test_tcp_syn_sent_timestamps_refused),
+        T(test_tcp_established_dupack_per_segment),
+        T(test_tcp_established_sack_blocks),
         T(test_tcp_syn_sent_unacceptable_ack_rst),
         T(test_tcp_syn_sent_timeout),
         T(test_tcp_syn_sent_simultaneous_open),
@@ -2399,6 +2595,7 @@ int main(void)
         T(test_tcp_established_bulk_reorder),
         T(test_tcp_established_bulk_loss_1pct),
         T(test_tcp_established_bulk_loss_5pct),
+        T(test_tcp_established_bulk_timestamps),
         T(test_tcp_established_bulk_small_rings),
         T(test_tcp_established_bulk_ram_pbufs_no_delack),
         T(test_tcp_established_random_segments),

@@ -43,8 +43,13 @@ typedef struct us_stack_config {
     us_time reass_timeout;      /* an incomplete datagram is dropped after this; default 15 s */
 
     uint16_t tcp_mss;           /* MSS we announce; 0 = mtu - 40; default 0 */
-    uint32_t tcp_ooseq_max;     /* segments held out of order per connection; default 8 */
+    uint32_t tcp_ooseq_max;     /* segments held out of order per connection; default 64 (a
+                                   64 KiB window holds 45 full segments: fewer turns every loss
+                                   into a timeout) */
     us_time tcp_time_wait;      /* TIME_WAIT length (2 MSL); default 60 s */
+    us_time tcp_fin_wait2_timeout; /* a released connection left in FIN_WAIT_2 by a silent peer
+                                      is dropped after this; default 60 s (Linux's
+                                      tcp_fin_timeout) */
     us_time tcp_delayed_ack;    /* delayed-ACK timeout; default 40 ms; 0 = ACK every segment */
     us_time tcp_rto_initial;    /* RFC 6298: 1 s */
     us_time tcp_rto_min;        /* default 200 ms (Linux; RFC 6298 says 1 s) */

@@ -1,12 +1,20 @@
 /* One TCP connection as a state machine (RFC 9293): segment input with a header-prediction fast
  * path first, the general path after it; output computed by a const dispatch and committed by
- * us__tcp_sent; RFC 6298 RTO, RFC 5681/6582 NewReno, RFC 7323 window scaling, persist probes,
- * delayed ACKs and a bounded out-of-order queue of pbufs. No allocation, no clock: time is `now`.
+ * us__tcp_sent; RFC 6298 RTO, RFC 5681/6582 NewReno with RFC 3042 limited transmit, RFC 7323
+ * window scaling and timestamps (echoed; our RTT comes from one timed segment), RFC 2018 SACK
+ * blocks as a receiver (the peer's blocks are ignored), persist probes, delayed ACKs and a bounded
+ * out-of-order queue of pbufs. No allocation, no clock: time is `now`.
+ *
+ * Interop notes: one duplicate ACK is owed per out-of-order segment (acks_owed), so that a stack
+ * that drains a burst of frames before egress still gives the peer its dupacks; the ACK field of an
+ * old duplicate segment is still processed (as BSD does), because peers that pull snd_nxt back on a
+ * timeout (ns-3) send ACKs left of our window; ACKs and RSTs we send carry snd_max, not a pulled-
+ * back snd_nxt (Linux's tcp_acceptable_seq).
  *
  * Sequence space and the send ring: the ring head is the byte at data_start(t) = snd_una, plus one
- * while our SYN is unacknowledged (SYN_SENT, SYN_RCVD: those states alone have it outstanding, as a
- * close in SYN_RCVD is queued until ESTABLISHED). The last queued byte ends at data_end(t); our FIN,
- * once the application closed (states FIN_WAIT_1, CLOSING, LAST_ACK), has sequence number
+ * while our SYN is unacknowledged (SYN_SENT, SYN_RCVD: those states alone have it outstanding, as
+ * a close in SYN_RCVD is queued until ESTABLISHED). The last queued byte ends at data_end(t); our
+ * FIN, once the application closed (states FIN_WAIT_1, CLOSING, LAST_ACK), has sequence number
  * data_end(t). A segment at seq carries ring bytes from offset seq - data_start(t). */
 #include "net/tcp.h"
 
@@ -17,6 +25,8 @@
 #define TCP_MIN_MSS 64u        /* floor for a peer's MSS option (a tiny one would stall us) */
 #define TCP_MAX_CWND (1u << 30)
 #define TCP_SSTHRESH_INIT UINT32_MAX /* RFC 5681 3.1: arbitrarily high */
+#define TCP_TS_OPT_LEN 12u           /* NOP NOP timestamps: what it takes from every segment */
+#define TCP_MAX_ACKS_OWED 64u
 
 /* ---- sequence arithmetic (RFC 9293 3.4: modulo 2^32) ---- */
 
@@ -110,6 +120,7 @@ static void timers_off(us_tcb *t)
 static void output_off(us_tcb *t)
 {
     t->ack_now = false;
+    t->acks_owed = 0;
     t->unacked_segs = 0;
     t->persist = false;
     t->force = false;
@@ -188,6 +199,91 @@ static void rtt_sample(us_tcb *t, us_time r)
         t->srtt = (7 * t->srtt + r) / 8;         /* alpha = 1/8 */
     }
     t->rto = rto_base(t);
+}
+
+static inline uint32_t oo_end_of(const us_tcp_ooseg *s)
+{
+    return s->seq + (s->p ? s->p->tot_len : 0);
+}
+
+/* ---- timestamps (RFC 7323: echoed for the peer's RTT measurement and PAWS; our own RTT comes
+ * from one timed segment, Karn's rule) ---- */
+
+/* TSval: a millisecond clock (RFC 7323 5.4: 1 ms to 1 s per tick), offset by the ISS. */
+static inline uint32_t ts_val(const us_tcb *t, us_time now)
+{
+    return t->iss + (uint32_t)(now / 1000000u);
+}
+
+/* RFC 7323 4.3: remember the TSval of the segment that our next ACK acknowledges first. */
+static inline void ts_update(us_tcb *t, const us_tcp_repr *seg)
+{
+    if (seg->ts_present && seq_leq(seg->seq, t->last_ack_sent) &&
+        (int32_t)(seg->tsval - t->ts_recent) >= 0)
+        t->ts_recent = seg->tsval;
+}
+
+/* The peer's SYN (or SYN-ACK) decides: timestamps if both offered them; the option then takes 12
+ * bytes of every segment, as Linux counts it. */
+static void ts_negotiate(us_tcb *t, const us_tcp_repr *syn)
+{
+    t->ts_ok = t->params->timestamps && syn->ts_present;
+    if (t->ts_ok) {
+        t->ts_recent = syn->tsval;
+        t->snd_mss = (uint16_t)max_u32((uint32_t)t->snd_mss - TCP_TS_OPT_LEN, TCP_MIN_MSS);
+    }
+}
+
+/* RFC 2018: SACK blocks only if both SYNs carried SACK-permitted. */
+static void sack_negotiate(us_tcb *t, const us_tcp_repr *syn)
+{
+    t->sack_ok = !t->params->sack_off && syn->sack_permitted;
+}
+
+/* The SACK blocks of an ACK (RFC 2018 4): the runs of held out-of-order data, adjacent entries
+ * merged, the run holding the latest segment first, then the others from the highest down. */
+static void sack_fill(const us_tcb *t, us_tcp_repr *r)
+{
+    us_tcp_sack_block runs[US_TCP_MAX_SACK + 1];
+    uint32_t nruns = 0, first = 0;
+    bool have_first = false;
+    /* Walk from the highest entry down, keeping the first US_TCP_MAX_SACK runs, plus the run of
+     * sack_recent wherever it is. */
+    uint32_t k = t->ooseq_n;
+    while (k > 0) {
+        uint32_t hi = k - 1, lo = hi;
+        uint32_t right = oo_end_of(&t->ooseq[hi]);
+        while (lo > 0 && oo_end_of(&t->ooseq[lo - 1]) == t->ooseq[lo].seq)
+            lo--;
+        uint32_t left = t->ooseq[lo].seq;
+        bool recent = seq_geq(t->sack_recent, left) && seq_lt(t->sack_recent, right);
+        if (left != right && (nruns < US_TCP_MAX_SACK || (recent && !have_first))) {
+            uint32_t at = nruns < US_TCP_MAX_SACK ? nruns++ : US_TCP_MAX_SACK - 1;
+            runs[at].left = left;
+            runs[at].right = right;
+            if (recent) {
+                first = at;
+                have_first = true;
+            }
+        }
+        k = lo;
+    }
+    if (nruns == 0)
+        return;
+    r->sack[0] = runs[first];
+    uint32_t n = 1;
+    for (uint32_t i = 0; i < nruns; i++)
+        if (i != first)
+            r->sack[n++] = runs[i];
+    r->sack_count = (uint8_t)n;
+}
+
+/* An out-of-order segment: one duplicate ACK each (RFC 5681 4.2). */
+static inline void owe_dupack(us_tcb *t)
+{
+    t->ack_now = true;
+    if (t->acks_owed < TCP_MAX_ACKS_OWED)
+        t->acks_owed++;
 }
 
 /* ---- receive window ---- */
@@ -284,7 +380,8 @@ static uint32_t ctl_seq(const us_tcb *t)
     return seq_gt(t->snd_max, right) ? right : t->snd_max;
 }
 
-static void fill_out(const us_tcb *t, us_tcp_out *out, uint32_t seq, uint32_t len, uint8_t flags)
+static void fill_out(const us_tcb *t, us_tcp_out *out, uint32_t seq, uint32_t len, uint8_t flags,
+                     us_time now)
 {
     us_tcp_repr *r = &out->repr;
     memset(r, 0, sizeof(*r));
@@ -296,27 +393,31 @@ static void fill_out(const us_tcb *t, us_tcp_out *out, uint32_t seq, uint32_t le
         r->ack = t->rcv_nxt;
         r->window = (flags & US_TCP_SYN) ? syn_wnd_field(t) : rcv_wnd_field(t);
     }
+    if (t->ts_ok && !(flags & US_TCP_RST)) {
+        r->ts_present = true;
+        r->tsval = ts_val(t, now);
+        r->tsecr = t->ts_recent;
+    }
     r->payload_len = len;
     out->data_off = len ? seq - data_start(t) : 0;
     out->data_len = len;
 }
 
 static void fill_data(const us_tcb *t, us_tcp_out *out, uint32_t seq, uint32_t len, uint32_t end,
-                      bool fin)
+                      bool fin, us_time now)
 {
     uint8_t flags = US_TCP_ACK;
     if (len && seq + len == end)
         flags |= US_TCP_PSH;
     if (fin)
         flags |= US_TCP_FIN;
-    fill_out(t, out, seq, len, flags);
+    fill_out(t, out, seq, len, flags, now);
 }
 
 int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
 {
-    (void)now;
     if (t->rst_pending) {
-        fill_out(t, out, t->rst_seq, 0, t->rst_ack ? US_TCP_RST | US_TCP_ACK : US_TCP_RST);
+        fill_out(t, out, t->rst_seq, 0, t->rst_ack ? US_TCP_RST | US_TCP_ACK : US_TCP_RST, now);
         out->repr.window = 0;
         return 1;
     }
@@ -329,10 +430,16 @@ int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
         if (t->snd_nxt != t->iss)
             return 0;
         bool rcvd = t->state == US_TCP_SYN_RCVD;
-        fill_out(t, out, t->iss, 0, rcvd ? US_TCP_SYN | US_TCP_ACK : US_TCP_SYN);
+        fill_out(t, out, t->iss, 0, rcvd ? US_TCP_SYN | US_TCP_ACK : US_TCP_SYN, now);
         out->repr.window = syn_wnd_field(t);
         out->repr.mss_present = true;
         out->repr.mss = t->params->mss;
+        if (!rcvd && t->params->timestamps) { /* offered in our SYN; answered if offered */
+            out->repr.ts_present = true;
+            out->repr.tsval = ts_val(t, now);
+            out->repr.tsecr = 0;
+        }
+        out->repr.sack_permitted = rcvd ? t->sack_ok : !t->params->sack_off;
         /* RFC 7323 2.2: offered in every SYN; in a SYN-ACK only if the SYN had it. */
         if (!rcvd || t->snd_wscale || t->rcv_wscale) {
             out->repr.wscale_present = true;
@@ -351,7 +458,7 @@ int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
         uint32_t len = min_u32(avail, t->snd_mss);
         bool fin = fin_st && len == avail && seq_gt(t->snd_max, end);
         if (len || fin) {
-            fill_data(t, out, t->snd_una, len, end, fin);
+            fill_data(t, out, t->snd_una, len, end, fin, now);
             return 1;
         }
     }
@@ -361,20 +468,22 @@ int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
         uint32_t right = t->snd_una + t->snd_wnd;
         uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
         uint32_t len = min_u32(min_u32(unsent, t->snd_mss), max_u32(usable, 1));
-        fill_data(t, out, t->snd_nxt, len, end, fin_st && len == unsent);
+        fill_data(t, out, t->snd_nxt, len, end, fin_st && len == unsent, now);
         return 1;
     }
     uint32_t len = send_len(t);
     if (len) {
-        fill_data(t, out, t->snd_nxt, len, end, fin_st && t->snd_nxt + len == end);
+        fill_data(t, out, t->snd_nxt, len, end, fin_st && t->snd_nxt + len == end, now);
         return 1;
     }
     if (fin_st && t->snd_nxt == end) { /* FIN alone (data all sent); a window does not hold it */
-        fill_data(t, out, end, 0, end, true);
+        fill_data(t, out, end, 0, end, true, now);
         return 1;
     }
-    if (t->ack_now) {
-        fill_out(t, out, ctl_seq(t), 0, US_TCP_ACK);
+    if (t->ack_now || t->acks_owed) {
+        fill_out(t, out, ctl_seq(t), 0, US_TCP_ACK, now);
+        if (t->sack_ok && t->ooseq_n) /* on pure ACKs only: they have room for the option */
+            sack_fill(t, &out->repr);
         return 1;
     }
     return 0;
@@ -388,9 +497,15 @@ void us__tcp_sent(us_tcb *t, const us_tcp_out *out, us_time now)
         return;
     }
     if (r->flags & US_TCP_ACK) {
+        /* Any ACK pays ack_now; only a pure one pays an owed duplicate: a segment with text or
+         * SYN/FIN is no duplicate ACK to the peer (RFC 5681 2). */
+        bool pure = out->data_len == 0 && !(r->flags & (US_TCP_SYN | US_TCP_FIN));
         t->ack_now = false;
+        if (t->acks_owed && pure)
+            t->acks_owed--;
         t->unacked_segs = 0;
         t->delack_at = US_TIME_NEVER;
+        t->last_ack_sent = t->rcv_nxt;
         uint32_t ws = (r->flags & US_TCP_SYN) ? 0 : t->rcv_wscale;
         uint32_t edge = t->rcv_nxt + ((uint32_t)r->window << ws);
         if (seq_gt(edge, t->rcv_adv))
@@ -467,6 +582,9 @@ static void open_common(us_tcb *t, uint32_t local_ip, uint16_t local_port, uint3
     t->rcv_wscale = wscale_for(t->rx->cap);
     t->ts_ok = false;
     t->ts_recent = 0;
+    t->last_ack_sent = 0;
+    t->sack_ok = false;
+    t->sack_recent = 0;
     t->irs = t->rcv_nxt = t->rcv_adv = 0;
     t->cwnd = initial_cwnd(t->snd_mss);
     t->ssthresh = TCP_SSTHRESH_INIT;
@@ -506,7 +624,10 @@ unsigned us__tcp_accept_syn(us_tcb *t, uint32_t local_ip, uint32_t remote_ip,
     t->irs = syn->seq;
     t->rcv_nxt = syn->seq + 1;
     t->rcv_adv = t->rcv_nxt;
+    t->last_ack_sent = t->rcv_nxt;
     t->snd_mss = eff_mss(t, syn);
+    ts_negotiate(t, syn);
+    sack_negotiate(t, syn);
     t->cwnd = initial_cwnd(t->snd_mss);
     if (syn->wscale_present) {
         t->snd_wscale = syn->wscale;
@@ -518,6 +639,13 @@ unsigned us__tcp_accept_syn(us_tcb *t, uint32_t local_ip, uint32_t remote_ip,
     t->snd_wl1 = syn->seq;
     t->snd_wl2 = iss;
     return US_TCP_EV_OUTPUT;
+}
+
+void us__tcp_orphan(us_tcb *t, us_time now)
+{
+    t->orphan = true;
+    if (t->state == US_TCP_FIN_WAIT_2 && t->tw_at == US_TIME_NEVER)
+        t->tw_at = now + t->params->fin_wait2_timeout;
 }
 
 unsigned us__tcp_close(us_tcb *t)
@@ -682,7 +810,7 @@ unsigned us__tcp_timers(us_tcb *t, us_time now)
     unsigned ev = 0;
     if (t->tw_at <= now) {
         t->tw_at = US_TIME_NEVER;
-        if (t->state == US_TCP_TIME_WAIT)
+        if (t->state == US_TCP_TIME_WAIT || (t->state == US_TCP_FIN_WAIT_2 && t->orphan))
             return enter_closed(t);
     }
     if (t->delack_at <= now) {
@@ -757,6 +885,8 @@ static unsigned fast_ack(us_tcb *t, const us_tcp_repr *seg, us_time now)
     uint32_t ack = seg->ack;
     uint32_t acked = ack - t->snd_una;
     uint32_t flight = t->snd_nxt - t->snd_una;
+    if (t->ts_ok)
+        ts_update(t, seg);
     us__ring_consume(t->tx, acked); /* no SYN or FIN outstanding in ESTABLISHED */
     t->snd_una = ack;
     if (seq_lt(t->snd_nxt, ack))
@@ -783,7 +913,7 @@ static unsigned fast_ack(us_tcb *t, const us_tcp_repr *seg, us_time now)
     } else {
         t->rtx_at = now + t->rto; /* RFC 6298 5.3 */
     }
-    if (t->ack_now || send_len(t) || t->force)
+    if (t->ack_now || t->acks_owed || send_len(t) || t->force)
         ev |= US_TCP_EV_OUTPUT;
     return ev;
 }
@@ -798,7 +928,10 @@ static unsigned fast_data(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, uint32_
         copy_to_rx(t->rx, p, 0, len);
     }
     us_pbuf_free(p);
+    if (t->ts_ok)
+        ts_update(t, seg);
     t->rcv_nxt += len;
+    t->acks_owed = 0; /* duplicates for an older rcv_nxt would now be false ones */
     t->snd_wl1 = seg->seq;
     t->snd_wl2 = seg->ack;
     delay_ack(t, now);
@@ -808,7 +941,7 @@ static unsigned fast_data(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, uint32_
 /* End (exclusive) of a held segment's data. */
 static inline uint32_t oo_end(const us_tcp_ooseg *s)
 {
-    return s->seq + (s->p ? s->p->tot_len : 0);
+    return oo_end_of(s);
 }
 
 /* Cut chain p down to its bytes [off, off + len); NULL when none remain (p freed). */
@@ -925,6 +1058,7 @@ static unsigned fin_in_order(us_tcb *t, us_time now)
 {
     t->rcv_nxt++;
     t->ack_now = true;
+    t->acks_owed = 0;
     t->delack_at = US_TIME_NEVER;
     ooseq_free_all(t);
     switch (t->state) {
@@ -973,6 +1107,7 @@ static unsigned receive_text(us_tcb *t, uint32_t seq, uint32_t len, bool fin, us
         if (len) {
             copy_to_rx(t->rx, p, off, len);
             t->rcv_nxt += len;
+            t->acks_owed = 0;
             ev |= US_TCP_EV_RX;
         }
         free_payload(p);
@@ -988,7 +1123,9 @@ static unsigned receive_text(us_tcb *t, uint32_t seq, uint32_t len, bool fin, us
         p = trim_pbuf(p, off, len);
         if ((len || fin) && !ooseq_insert(t, seq, len, fin, p))
             ev |= US_TCP_EV_OOSEQ_FULL;
-        t->ack_now = true; /* RFC 5681 4.2: out of order, a duplicate ACK at once */
+        else if (len)
+            t->sack_recent = seq;
+        owe_dupack(t); /* RFC 5681 4.2: out of order, a duplicate ACK at once, each */
     }
     return ev;
 }
@@ -1026,7 +1163,10 @@ static unsigned syn_sent_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, ui
     t->irs = seg->seq;
     t->rcv_nxt = seg->seq + 1;
     t->rcv_adv = t->rcv_nxt + syn_wnd_field(t); /* what our SYN offered */
+    t->last_ack_sent = t->rcv_nxt;
     t->snd_mss = eff_mss(t, seg);
+    ts_negotiate(t, seg);
+    sack_negotiate(t, seg);
     if (seg->wscale_present) {
         t->snd_wscale = seg->wscale;
     } else {
@@ -1127,6 +1267,8 @@ static unsigned process_ack(us_tcb *t, const us_tcp_repr *seg, uint32_t len, uin
             switch (t->state) {
             case US_TCP_FIN_WAIT_1:
                 t->state = US_TCP_FIN_WAIT_2;
+                if (t->orphan)
+                    t->tw_at = now + t->params->fin_wait2_timeout;
                 ev |= US_TCP_EV_STATE;
                 break;
             case US_TCP_CLOSING:
@@ -1241,6 +1383,9 @@ static unsigned slow_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, uint32
         t->was_reset = true;
         return enter_closed(t);
     }
+
+    if (t->ts_ok)
+        ts_update(t, seg);
 
     /* fourth: SYN in a synchronized state (or a new SYN in SYN_RCVD): challenge ACK */
     if (flags & US_TCP_SYN) {

@@ -1,5 +1,6 @@
 /* Internal: one TCP connection (a TCB) as a state machine that knows nothing of the stack around
- * it (RFC 9293, RFC 6298 RTO, RFC 5681/6582 NewReno, RFC 7323 window scale + timestamps).
+ * it (RFC 9293, RFC 6298 RTO, RFC 5681/6582 NewReno, RFC 7323 window scale + timestamps, RFC 2018
+ * SACK blocks as a receiver).
  * The stack (socket.c / iface.c) demultiplexes segments to TCBs, owns the socket slots and rings,
  * and turns the segments a TCB wants to send into frames:
  *
@@ -10,6 +11,10 @@
  *                build the frame from out.repr and out.data_len bytes of the send ring at
  *                out.data_off; commit;
  *                us__tcp_sent(t, &out, now); }
+ *
+ * Frames: size the header with us_tcp_header_len(&out.repr). Options come as negotiated:
+ * timestamps on every segment but RSTs (snd_mss already leaves their 12 bytes, so 20 + 12 +
+ * data_len <= the MSS we announce + 20), SACK blocks on pure ACKs only.
  *
  * Sequence state follows RFC 9293 names. Data to send sits in *tx starting at snd_una (ring head =
  * snd_una, plus one for an unacknowledged SYN); received in-order data is appended to *rx. Out-of-
@@ -30,10 +35,17 @@ typedef struct us_tcp_params {
     uint16_t mss;        /* MSS we announce, and the most we send */
     uint32_t ooseq_max;  /* out-of-order segments held per connection */
     us_time time_wait;
+    us_time fin_wait2_timeout; /* an orphaned connection in FIN_WAIT_2 is dropped after this */
     us_time delayed_ack; /* 0: ACK every segment at once */
     us_time rto_initial, rto_min, rto_max;
     uint32_t max_retries;
     bool csum_tx_offload; /* unused by the TCB; here so the stack has one place for TCP knobs */
+    bool timestamps;      /* offer RFC 7323 timestamps (off when zeroed). Recommended with Linux
+                             peers: without them a Linux sender in loss recovery gets no RTT
+                             sample (Karn) and its RTO stays backed off */
+    bool sack_off;        /* do not offer SACK (RFC 2018; zero, the default: offered). As the
+                             receiver we report held out-of-order data in SACK blocks; as the
+                             sender we ignore the peer's blocks (NewReno recovery) */
 } us_tcp_params;
 
 /* What an input or timer call changed, for the stack to wake the right parties. */
@@ -44,7 +56,7 @@ typedef struct us_tcp_params {
 #define US_TCP_EV_CLOSED 0x10u   /* reached CLOSED (reset, timeout, TIME_WAIT over): slot may go */
 #define US_TCP_EV_ACCEPTED 0x20u /* SYN_RCVD -> ESTABLISHED of a passive open: queue on the
                                     listener */
-#define US_TCP_EV_INVALID 0x40u  /* the segment was unacceptable and dropped (US_DROP_TCP_INVALID) */
+#define US_TCP_EV_INVALID 0x40u  /* the segment was unacceptable, dropped (US_DROP_TCP_INVALID) */
 #define US_TCP_EV_OOSEQ_FULL 0x80u /* an out-of-order segment was dropped: queue full
                                       (US_DROP_TCP_OOSEQ) */
 
@@ -67,8 +79,12 @@ typedef struct us_tcb {
     uint32_t snd_wl1, snd_wl2;
     uint16_t snd_mss;                        /* the most we put in one segment */
     uint8_t snd_wscale, rcv_wscale;          /* shifts in use (0 without window scaling) */
-    bool ts_ok;                              /* timestamps negotiated */
-    uint32_t ts_recent;
+    bool ts_ok;                              /* timestamps negotiated (snd_mss leaves room) */
+    uint32_t ts_recent;                      /* TSval to echo (RFC 7323 4.3) */
+    uint32_t last_ack_sent;                  /* rcv_nxt our last ACK carried */
+    bool sack_ok;                            /* SACK-permitted both ways: ACKs carry blocks */
+    uint32_t sack_recent;                    /* seq of the latest out-of-order segment (its
+                                                block is reported first) */
 
     /* receive sequence space */
     uint32_t irs, rcv_nxt;
@@ -89,10 +105,12 @@ typedef struct us_tcb {
     /* timers: US_TIME_NEVER when off */
     us_time rtx_at;     /* retransmission (also SYN, FIN, zero-window persist) */
     us_time delack_at;  /* delayed ACK */
-    us_time tw_at;      /* TIME_WAIT end */
+    us_time tw_at;      /* TIME_WAIT end; for an orphan, also the FIN_WAIT_2 timeout */
 
     /* what to send */
-    bool ack_now;       /* an ACK (or window update) is owed at once */
+    bool ack_now;       /* an ACK (or window update) is owed at once: any segment pays it */
+    uint32_t acks_owed; /* pure duplicate ACKs owed, one per out-of-order segment, so that a
+                           stack draining a burst before egress still sends every one */
     uint32_t unacked_segs; /* full segments received since our last ACK */
     bool fin_queued;    /* the application closed: FIN after the data in tx */
     bool rst_pending;   /* one RST to send (abort, or the reply to an unacceptable ACK in
@@ -103,6 +121,7 @@ typedef struct us_tcb {
                            timer sends probes, backing off, for as long as the peer answers */
     bool force;         /* a probe is due: one segment even if the window forbids it */
     bool rexmit;        /* fast retransmit / NewReno partial ACK: resend the segment at snd_una */
+    bool orphan;        /* the application let go of it (us__tcp_orphan) */
     bool passive;       /* opened by us__tcp_accept_syn (EV_ACCEPTED on reaching ESTABLISHED) */
     bool have_rtt;      /* srtt/rttvar hold at least one sample */
     bool was_reset;     /* reached CLOSED by a RST from the peer */
@@ -169,6 +188,11 @@ unsigned us__tcp_queued(us_tcb *t);
 
 /* Graceful close: FIN after queued data. Returns US_TCP_EV_* bits (e.g. CLOSED from SYN_SENT). */
 unsigned us__tcp_close(us_tcb *t);
+
+/* The application released its handle: nobody will read or close any more. A peer that ACKs our
+ * FIN and then goes silent would hold the connection in FIN_WAIT_2 for ever, so an orphan there
+ * is dropped (silently, as Linux's tcp_fin_timeout does) after params->fin_wait2_timeout. */
+void us__tcp_orphan(us_tcb *t, us_time now);
 
 /* Abort: CLOSED at once (returns EV_STATE | EV_CLOSED); in a synchronized state or SYN_RCVD a
  * RST is left to send (rst_pending, EV_OUTPUT): dispatch offers it even though the TCB is CLOSED,
