@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # The main job: installs what is missing, builds an optimised tree into build/, runs the buffer
-# benchmarks (libustack beside Debian's lwIP in one binary) and prints the comparison table.
+# and protocol benchmarks (libustack beside Debian's lwIP in one binary each) and prints the
+# comparison table with the performance checks.
 # Output goes to out/ (override with OUT=dir).
 set -euo pipefail
 cd "$(dirname "$0")/.."
@@ -22,7 +23,13 @@ for i in $(seq 1 $runs); do
     >"$out/bench_buf.$i.log" 2>&1
   mv "$out/bench_buf.$i.json.tmp" "$out/bench_buf.$i.json"
   files+=("$out/bench_buf.$i.json")
+  echo "run: protocol benchmarks, process $i of $runs (about 5 s each)"
+  build/bench/bench_stack --benchmark_min_time=0.2 \
+    --benchmark_out="$out/bench_stack.$i.json.tmp" --benchmark_out_format=json \
+    >"$out/bench_stack.$i.log" 2>&1
+  mv "$out/bench_stack.$i.json.tmp" "$out/bench_stack.$i.json"
+  files+=("$out/bench_stack.$i.json")
 done
-python3 scripts/bench_table.py "${files[@]}" | tee "$out/bench_buf.txt"
+python3 scripts/bench_table.py "${files[@]}" | tee "$out/bench.txt"
 echo
-echo "run: results in $out/ (bench_buf.N.json: Google Benchmark JSON per process, bench_buf.txt: the table)"
+echo "run: results in $out/ (bench_buf.N.json, bench_stack.N.json: Google Benchmark JSON per process; bench.txt: the table)"

@@ -328,8 +328,7 @@ static void maybe_free(us_stack *s, uint32_t i, us_time now)
     if (!t->in_use || t->user_ref || t->listener || t->parent != US__NONE ||
         t->tcb.state != US_TCP_CLOSED)
         return;
-    us_tcp_out out;
-    if (us__tcp_dispatch(&t->tcb, now, &out))
+    if (us__tcp_dispatch(&t->tcb, now, NULL))
         return; /* a RST still to go */
     tcp_free(s, i);
 }

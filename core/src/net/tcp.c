@@ -414,11 +414,16 @@ static void fill_data(const us_tcb *t, us_tcp_out *out, uint32_t seq, uint32_t l
     fill_out(t, out, seq, len, flags, now);
 }
 
-int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
+/* The next segment to send, filled into *out — or, with out NULL, only whether there is one: the
+ * question us__tcp_poll_at asks after every input, which must not pay for building the header. */
+static int dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
 {
     if (t->rst_pending) {
-        fill_out(t, out, t->rst_seq, 0, t->rst_ack ? US_TCP_RST | US_TCP_ACK : US_TCP_RST, now);
-        out->repr.window = 0;
+        if (out) {
+            fill_out(t, out, t->rst_seq, 0, t->rst_ack ? US_TCP_RST | US_TCP_ACK : US_TCP_RST,
+                     now);
+            out->repr.window = 0;
+        }
         return 1;
     }
     switch (t->state) {
@@ -429,6 +434,8 @@ int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
     case US_TCP_SYN_RCVD: {
         if (t->snd_nxt != t->iss)
             return 0;
+        if (out == NULL)
+            return 1;
         bool rcvd = t->state == US_TCP_SYN_RCVD;
         fill_out(t, out, t->iss, 0, rcvd ? US_TCP_SYN | US_TCP_ACK : US_TCP_SYN, now);
         out->repr.window = syn_wnd_field(t);
@@ -458,35 +465,47 @@ int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
         uint32_t len = min_u32(avail, t->snd_mss);
         bool fin = fin_st && len == avail && seq_gt(t->snd_max, end);
         if (len || fin) {
-            fill_data(t, out, t->snd_una, len, end, fin, now);
+            if (out)
+                fill_data(t, out, t->snd_una, len, end, fin, now);
             return 1;
         }
     }
     if (t->force && seq_lt(t->snd_nxt, end)) {
-        /* Probe: what the window allows, at least one byte. */
-        uint32_t unsent = end - t->snd_nxt;
-        uint32_t right = t->snd_una + t->snd_wnd;
-        uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
-        uint32_t len = min_u32(min_u32(unsent, t->snd_mss), max_u32(usable, 1));
-        fill_data(t, out, t->snd_nxt, len, end, fin_st && len == unsent, now);
+        if (out) {
+            /* Probe: what the window allows, at least one byte. */
+            uint32_t unsent = end - t->snd_nxt;
+            uint32_t right = t->snd_una + t->snd_wnd;
+            uint32_t usable = seq_gt(right, t->snd_nxt) ? right - t->snd_nxt : 0;
+            uint32_t len = min_u32(min_u32(unsent, t->snd_mss), max_u32(usable, 1));
+            fill_data(t, out, t->snd_nxt, len, end, fin_st && len == unsent, now);
+        }
         return 1;
     }
     uint32_t len = send_len(t);
     if (len) {
-        fill_data(t, out, t->snd_nxt, len, end, fin_st && t->snd_nxt + len == end, now);
+        if (out)
+            fill_data(t, out, t->snd_nxt, len, end, fin_st && t->snd_nxt + len == end, now);
         return 1;
     }
     if (fin_st && t->snd_nxt == end) { /* FIN alone (data all sent); a window does not hold it */
-        fill_data(t, out, end, 0, end, true, now);
+        if (out)
+            fill_data(t, out, end, 0, end, true, now);
         return 1;
     }
     if (t->ack_now || t->acks_owed) {
-        fill_out(t, out, ctl_seq(t), 0, US_TCP_ACK, now);
-        if (t->sack_ok && t->ooseq_n) /* on pure ACKs only: they have room for the option */
-            sack_fill(t, &out->repr);
+        if (out) {
+            fill_out(t, out, ctl_seq(t), 0, US_TCP_ACK, now);
+            if (t->sack_ok && t->ooseq_n) /* on pure ACKs only: they have room for the option */
+                sack_fill(t, &out->repr);
+        }
         return 1;
     }
     return 0;
+}
+
+int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out)
+{
+    return dispatch(t, now, out);
 }
 
 void us__tcp_sent(us_tcb *t, const us_tcp_out *out, us_time now)
@@ -538,8 +557,7 @@ void us__tcp_sent(us_tcb *t, const us_tcp_out *out, us_time now)
 
 us_time us__tcp_poll_at(const us_tcb *t, us_time now)
 {
-    us_tcp_out out;
-    if (us__tcp_dispatch(t, now, &out))
+    if (dispatch(t, now, NULL))
         return now;
     us_time at = t->rtx_at;
     if (t->delack_at < at)
@@ -1444,8 +1462,7 @@ static unsigned slow_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, uint32
     else
         free_payload(p);
 
-    us_tcp_out out;
-    if (us__tcp_dispatch(t, now, &out))
+    if (dispatch(t, now, NULL))
         ev |= US_TCP_EV_OUTPUT;
     return ev;
 }

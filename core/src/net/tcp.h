@@ -168,7 +168,8 @@ unsigned us__tcp_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *payload, us_t
 unsigned us__tcp_timers(us_tcb *t, us_time now);
 
 /* The next segment to send now, if any (1) — data within min(cwnd, snd_wnd), SYN/FIN, an owed
- * ACK or window update, a zero-window probe, an RST — or 0. Changes nothing. */
+ * ACK or window update, a zero-window probe, an RST — or 0. Changes nothing. With out NULL it
+ * only answers whether there is one (cheap: no header is built). */
 int us__tcp_dispatch(const us_tcb *t, us_time now, us_tcp_out *out);
 
 /* out (from dispatch) went on the wire: advance snd_nxt/snd_max, start RTT timing and the
