@@ -5,10 +5,10 @@ set -euo pipefail
 
 # Build and test: compiler, CMake, the test framework, libpcap (traces), Google Benchmark and
 # Debian's lwIP (the peer stack in the comparisons), gnuplot (plots), clang (fuzzing), tshark
-# (checks that generated traces dissect cleanly).
+# (checks that generated traces dissect cleanly), libjansson (the replay's summary.json).
 STACKBENCH_PACKAGES=(
   build-essential cmake pkg-config python3
-  libcmocka-dev libpcap-dev libbenchmark-dev liblwip-dev libinih-dev
+  libcmocka-dev libpcap-dev libbenchmark-dev liblwip-dev libinih-dev libjansson-dev
   gnuplot-nox clang tshark
 )
 

@@ -7,6 +7,7 @@
 
 int sb_cmd_gen(int argc, char **argv);
 int sb_cmd_info(int argc, char **argv);
+int sb_cmd_replay(int argc, char **argv);
 
 /* Parsers shared by the sub-commands. Each returns 0 on success, -1 (with nothing stored) if text
  * is not a valid value. */
@@ -15,5 +16,13 @@ int sb_parse_u32(const char *text, unsigned long max, unsigned long *v);
 int sb_parse_double(const char *text, double *v);
 /* Seconds as a decimal ("1", "0.25", "2.000000001") into ns, exactly; at most 9 decimals. */
 int sb_parse_seconds_ns(const char *text, unsigned long long *ns);
+/* A decimal with at most `decimals` fraction digits, times 10^decimals, exactly ("2.5" with 3
+ * decimals is 2500); at most max after scaling. */
+int sb_parse_decimal_scaled(const char *text, unsigned decimals, unsigned long long max,
+                            unsigned long long *v);
+/* A rate in bit/s: a decimal number, an optional SI multiplier k/K, M, G, T (powers of 1000) and an
+ * optional unit bps, bit/s, bits/s, b/s ("100M", "1.5G", "2500000", "10Mbit/s"); fractions of a
+ * bit/s are dropped; at most max. */
+int sb_parse_rate(const char *text, unsigned long long max, unsigned long long *bps);
 
 #endif /* STACKBENCH_CLI_H */

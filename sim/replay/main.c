@@ -14,7 +14,7 @@ typedef struct command {
 static const command commands[] = {
     {"gen", "generate a canonical traffic trace (pcap)", sb_cmd_gen},
     {"info", "describe a trace: link type, frames, duration, what was skipped, flows", sb_cmd_info},
-    {"replay", "replay a trace against the stack under one scheduler", NULL},
+    {"replay", "replay a trace against the stack under one scheduler", sb_cmd_replay},
     {"sweep", "run a grid of replays from a sweep config", NULL},
     {"plot", "draw the results of a sweep with gnuplot", NULL},
     {"calibrate", "measure this machine's per-operation costs into a cost profile", NULL},
