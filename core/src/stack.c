@@ -206,7 +206,6 @@ us_stack *us_stack_init(void *mem, size_t mem_len, const us_stack_config *cfg, c
     tp->rto_min = cfg->tcp_rto_min;
     tp->rto_max = cfg->tcp_rto_max;
     tp->max_retries = cfg->tcp_max_retries;
-    tp->csum_tx_offload = (dev->caps & US_DEV_CSUM_TX) != 0;
 
     s->udp_n = cfg->udp_sockets;
     s->tcp_n = cfg->tcp_sockets;

@@ -39,7 +39,6 @@ typedef struct us_tcp_params {
     us_time delayed_ack; /* 0: ACK every segment at once */
     us_time rto_initial, rto_min, rto_max;
     uint32_t max_retries;
-    bool csum_tx_offload; /* unused by the TCB; here so the stack has one place for TCP knobs */
     bool timestamps;      /* offer RFC 7323 timestamps (off when zeroed). Recommended with Linux
                              peers: without them a Linux sender in loss recovery gets no RTT
                              sample (Karn) and its RTO stays backed off */
