@@ -8,6 +8,7 @@
 int sb_cmd_gen(int argc, char **argv);
 int sb_cmd_info(int argc, char **argv);
 int sb_cmd_replay(int argc, char **argv);
+int sb_cmd_calibrate(int argc, char **argv);
 
 /* Parsers shared by the sub-commands. Each returns 0 on success, -1 (with nothing stored) if text
  * is not a valid value. */

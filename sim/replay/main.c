@@ -17,7 +17,8 @@ static const command commands[] = {
     {"replay", "replay a trace against the stack under one scheduler", sb_cmd_replay},
     {"sweep", "run a grid of replays from a sweep config", NULL},
     {"plot", "draw the results of a sweep with gnuplot", NULL},
-    {"calibrate", "measure this machine's per-operation costs into a cost profile", NULL},
+    {"calibrate", "measure this machine's per-operation costs into a cost profile",
+     sb_cmd_calibrate},
 };
 
 static void usage(FILE *f)

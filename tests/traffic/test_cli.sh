@@ -83,7 +83,7 @@ grep -q "^flows: 1 (tcp 0, udp 0, icmp echo 1)" "$outf" || fail "info on a gener
 # Top level.
 refused "stackbench: unknown command 'frobnicate'" frobnicate
 refused "stackbench: no command given" 
-for c in sweep plot calibrate; do
+for c in sweep plot; do
     refused "stackbench $c: not implemented yet" $c
 done
 refused "stackbench info: no FILE given" info
