@@ -10,6 +10,11 @@ int sb_cmd_info(int argc, char **argv);
 int sb_cmd_replay(int argc, char **argv);
 int sb_cmd_calibrate(int argc, char **argv);
 
+/* Report a usage problem: "<prog>: <msg>" on stderr. Returns 2, the exit status for it. */
+int sb_cli_fail(const char *prog, const char *msg);
+/* Report a bad flag value: "<prog>: --<flag> '<value>': <want>". Returns 2. */
+int sb_cli_bad_value(const char *prog, const char *flag, const char *value, const char *want);
+
 /* Parsers shared by the sub-commands. Each returns 0 on success, -1 (with nothing stored) if text
  * is not a valid value. */
 int sb_parse_u64(const char *text, unsigned long long *v);

@@ -84,12 +84,6 @@ static void help(void)
            QUICK_ITERS, QUICK_ITERS, QUICK_REPS, DEF_REPS);
 }
 
-static int fail(const char *msg)
-{
-    fprintf(stderr, PROG ": %s\n", msg);
-    return 2;
-}
-
 static int bad_name(const char *s)
 {
     size_t n = strlen(s);
@@ -399,7 +393,7 @@ int sb_cmd_calibrate(int argc, char **argv)
         return 2;
     }
     if (!out)
-        return fail("no output file given (--out FILE.ini)");
+        return sb_cli_fail(PROG, "no output file given (--out FILE.ini)");
     if (iters == 0)
         iters = quick ? QUICK_ITERS : DEF_ITERS;
     int reps = quick ? QUICK_REPS : DEF_REPS;
@@ -420,7 +414,7 @@ int sb_cmd_calibrate(int argc, char **argv)
     if (bench_open(&b0, 1) != 0 || bench_open(&bn, N_SOCKS) != 0) {
         bench_close(&b0);
         bench_close(&bn);
-        return fail("cannot set up the stack to measure (out of memory?)");
+        return sb_cli_fail(PROG, "cannot set up the stack to measure (out of memory?)");
     }
     /* The poll and wake figures need a stack with no socket: close b0's after the RX runs. */
     double rx_small = measure(&b0, op_rx, SMALL_PAYLOAD, iters, reps);
@@ -430,7 +424,7 @@ int sb_cmd_calibrate(int argc, char **argv)
     if (bench_open(&b0, 0) != 0) {
         bench_close(&b0);
         bench_close(&bn);
-        return fail("cannot set up the stack to measure (out of memory?)");
+        return sb_cli_fail(PROG, "cannot set up the stack to measure (out of memory?)");
     }
     const us_stack_stats *st0 = us_stack_get_stats(b0.s), *stn = us_stack_get_stats(bn.s);
     uint64_t v0 = st0->socket_visits, c0 = st0->egress_calls;
@@ -443,9 +437,9 @@ int sb_cmd_calibrate(int argc, char **argv)
     bench_close(&b0);
     bench_close(&bn);
     if (broken)
-        return fail("internal error: a test datagram was not received as sent");
+        return sb_cli_fail(PROG, "internal error: a test datagram was not received as sent");
     if (!(pern > per0))
-        return fail("internal error: egress visited no more sockets with sockets open");
+        return sb_cli_fail(PROG, "internal error: egress visited no more sockets with sockets open");
 
     /* Solve. The schedulers charge a received datagram frame + byte * (frame length) at ingress
      * and byte * (payload copied) for the application's read. */
@@ -512,7 +506,7 @@ int sb_cmd_calibrate(int argc, char **argv)
     sb_err err;
     sb_status s = sb_cost_write(out, &cost, comments, &err);
     if (s != SB_OK)
-        return fail(err.msg);
+        return sb_cli_fail(PROG, err.msg);
 
     char w[32], p[32], v[32], f[32], by[32];
     printf("wrote %s: %s (median of %d x %lu operations, %s)\n", out, cost.name, reps, iters,

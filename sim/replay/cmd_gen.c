@@ -109,18 +109,6 @@ static void help(void)
            "left behind).\n");
 }
 
-static int fail(const char *msg)
-{
-    fprintf(stderr, PROG ": %s\n", msg);
-    return 2;
-}
-
-static int bad_value(const char *flag, const char *value, const char *want)
-{
-    fprintf(stderr, PROG ": --%s '%s': %s\n", flag, value, want);
-    return 2;
-}
-
 int sb_cmd_gen(int argc, char **argv)
 {
     const char *out = NULL, *kind_name = NULL;
@@ -143,44 +131,44 @@ int sb_cmd_gen(int argc, char **argv)
             break;
         case OPT_SEED:
             if (sb_parse_u64(optarg, &seed) != 0)
-                return bad_value("seed", optarg, "not a whole number from 0 to 2^64-1");
+                return sb_cli_bad_value(PROG, "seed", optarg, "not a whole number from 0 to 2^64-1");
             have_seed = true;
             break;
         case OPT_DURATION:
             if (sb_parse_seconds_ns(optarg, &duration_ns) != 0 || duration_ns == 0 ||
                 duration_ns > 3600ull * 1000000000ull)
-                return bad_value("duration", optarg,
+                return sb_cli_bad_value(PROG, "duration", optarg,
                                  "not a number of seconds above 0 and at most 3600 (at most 9 "
                                  "decimals)");
             break;
         case OPT_RATE:
             if (sb_parse_double(optarg, &rate) != 0 || !(rate > 0))
-                return bad_value("rate", optarg, "not a positive number");
+                return sb_cli_bad_value(PROG, "rate", optarg, "not a positive number");
             given |= SB_GEN_P_RATE;
             break;
         case OPT_SIZE:
             if (sb_parse_u32(optarg, 65535, &size) != 0)
-                return bad_value("size", optarg, "not a whole number of bytes up to 65535");
+                return sb_cli_bad_value(PROG, "size", optarg, "not a whole number of bytes up to 65535");
             given |= SB_GEN_P_SIZE;
             break;
         case OPT_RESP_SIZE:
             if (sb_parse_u32(optarg, 65535, &resp) != 0)
-                return bad_value("resp-size", optarg, "not a whole number of bytes up to 65535");
+                return sb_cli_bad_value(PROG, "resp-size", optarg, "not a whole number of bytes up to 65535");
             given |= SB_GEN_P_RESP_SIZE;
             break;
         case OPT_CONNS:
             if (sb_parse_u32(optarg, 1000000, &conns) != 0)
-                return bad_value("conns", optarg, "not a whole number");
+                return sb_cli_bad_value(PROG, "conns", optarg, "not a whole number");
             given |= SB_GEN_P_CONNS;
             break;
         case OPT_BURST:
             if (sb_parse_u32(optarg, 1000000, &burst) != 0)
-                return bad_value("burst", optarg, "not a whole number");
+                return sb_cli_bad_value(PROG, "burst", optarg, "not a whole number");
             given |= SB_GEN_P_BURST;
             break;
         case OPT_LINK:
             if (sb_parse_double(optarg, &link) != 0 || !(link > 0))
-                return bad_value("link-mbps", optarg, "not a positive number");
+                return sb_cli_bad_value(PROG, "link-mbps", optarg, "not a positive number");
             given |= SB_GEN_P_LINK;
             break;
         case ':':
@@ -200,15 +188,15 @@ int sb_cmd_gen(int argc, char **argv)
         kind_name = argv[i];
     }
     if (!kind_name)
-        return fail("no KIND given (try " PROG " --help)");
+        return sb_cli_fail(PROG, "no KIND given (try " PROG " --help)");
     sb_gen_kind kind;
     sb_err err;
     if (sb_gen_kind_parse(kind_name, &kind, &err) != SB_OK)
-        return fail(err.msg);
+        return sb_cli_fail(PROG, err.msg);
     if (!out)
-        return fail("no output file given (--out FILE)");
+        return sb_cli_fail(PROG, "no output file given (--out FILE)");
     if (!have_seed)
-        return fail("no seed given (--seed N)");
+        return sb_cli_fail(PROG, "no seed given (--seed N)");
     const sb_gen_kind_info *info = sb_gen_info(kind);
     static const struct {
         unsigned bit;

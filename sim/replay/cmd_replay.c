@@ -146,18 +146,6 @@ static void help(void)
         "2 bad usage, unreadable trace or profile, or output that could not be written.\n");
 }
 
-static int fail(const char *msg)
-{
-    fprintf(stderr, PROG ": %s\n", msg);
-    return 2;
-}
-
-static int bad_value(const char *flag, const char *value, const char *want)
-{
-    fprintf(stderr, PROG ": --%s '%s': %s\n", flag, value, want);
-    return 2;
-}
-
 static const char *base_name(const char *path)
 {
     const char *s = strrchr(path, '/');
@@ -262,7 +250,7 @@ int sb_cmd_replay(int argc, char **argv)
             else if (strcmp(optarg, "flow") == 0)
                 cfg.mode = SB_REPLAY_FLOW;
             else
-                return bad_value("mode", optarg, "must be open or flow");
+                return sb_cli_bad_value(PROG, "mode", optarg, "must be open or flow");
             break;
         case OPT_SCHED:
             if (strcmp(optarg, "sync") == 0)
@@ -272,7 +260,7 @@ int sb_cmd_replay(int argc, char **argv)
             else if (strcmp(optarg, "napi") == 0)
                 cfg.sched.kind = US_SCHED_NAPI;
             else
-                return bad_value("sched", optarg, "must be sync, async or napi");
+                return sb_cli_bad_value(PROG, "sched", optarg, "must be sync, async or napi");
             break;
         case OPT_EGRESS:
             if (strcmp(optarg, "all") == 0)
@@ -280,44 +268,44 @@ int sb_cmd_replay(int argc, char **argv)
             else if (strcmp(optarg, "readylist") == 0)
                 cfg.sched.egress = US_EGRESS_READYLIST;
             else
-                return bad_value("egress", optarg, "must be all or readylist");
+                return sb_cli_bad_value(PROG, "egress", optarg, "must be all or readylist");
             egress_given = true;
             break;
         case OPT_POOL:
             if (sb_parse_u32(optarg, 1000000, &u) != 0 || u == 0)
-                return bad_value("pool", optarg, "not a whole number from 1 to 1000000");
+                return sb_cli_bad_value(PROG, "pool", optarg, "not a whole number from 1 to 1000000");
             cfg.pool = (uint32_t)u;
             break;
         case OPT_IDLE:
             if (sb_parse_decimal_scaled(optarg, 3, 3600ull * 1000000000ull, &v) != 0)
-                return bad_value("idle-us", optarg,
+                return sb_cli_bad_value(PROG, "idle-us", optarg,
                                  "not a number of microseconds from 0 to 3.6e9 (at most 3 "
                                  "decimals)");
             cfg.sched.idle_interval = v;
             break;
         case OPT_RX_RING:
             if (sb_parse_u32(optarg, 65536, &u) != 0 || u == 0)
-                return bad_value("rx-ring", optarg, "not a whole number from 1 to 65536");
+                return sb_cli_bad_value(PROG, "rx-ring", optarg, "not a whole number from 1 to 65536");
             cfg.rx_ring = (uint32_t)u;
             break;
         case OPT_TX_RING:
             if (sb_parse_u32(optarg, 65536, &u) != 0 || u == 0)
-                return bad_value("tx-ring", optarg, "not a whole number from 1 to 65536");
+                return sb_cli_bad_value(PROG, "tx-ring", optarg, "not a whole number from 1 to 65536");
             cfg.tx_ring = (uint32_t)u;
             break;
         case OPT_IRQ:
             if (sb_parse_u64(optarg, &v) != 0 || v > 1000000000ull)
-                return bad_value("irq-ns", optarg, "not a whole number of ns up to 1e9");
+                return sb_cli_bad_value(PROG, "irq-ns", optarg, "not a whole number of ns up to 1e9");
             cfg.irq_latency = v;
             break;
         case OPT_BURST:
             if (sb_parse_u32(optarg, 65536, &u) != 0)
-                return bad_value("burst", optarg, "not a whole number from 0 to 65536");
+                return sb_cli_bad_value(PROG, "burst", optarg, "not a whole number from 0 to 65536");
             cfg.max_burst = (uint32_t)u;
             break;
         case OPT_RATE:
             if (sb_parse_rate(optarg, SB_LINK_MAX_RATE, &v) != 0 || v == 0)
-                return bad_value("link-rate", optarg,
+                return sb_cli_bad_value(PROG, "link-rate", optarg,
                                  "not a rate above 0 in bit/s (e.g. 100M, 1G, 2500000bps; at "
                                  "most 10T)");
             cfg.link_rate_bps = v;
@@ -325,7 +313,7 @@ int sb_cmd_replay(int argc, char **argv)
             break;
         case OPT_DELAY:
             if (sb_parse_decimal_scaled(optarg, 3, 3600ull * 1000000000ull, &v) != 0)
-                return bad_value("delay-us", optarg,
+                return sb_cli_bad_value(PROG, "delay-us", optarg,
                                  "not a number of microseconds from 0 to 3.6e9 (at most 3 "
                                  "decimals)");
             cfg.delay = v;
@@ -334,13 +322,13 @@ int sb_cmd_replay(int argc, char **argv)
         case OPT_LOSS: {
             double p;
             if (sb_parse_double(optarg, &p) != 0 || p > 1.0)
-                return bad_value("loss", optarg, "not a probability from 0 to 1");
+                return sb_cli_bad_value(PROG, "loss", optarg, "not a probability from 0 to 1");
             cfg.loss = p;
             break;
         }
         case OPT_QUEUE:
             if (sb_parse_u32(optarg, 100000000, &u) != 0)
-                return bad_value("queue", optarg, "not a whole number of frames up to 1e8");
+                return sb_cli_bad_value(PROG, "queue", optarg, "not a whole number of frames up to 1e8");
             cfg.queue_frames = (uint32_t)u;
             break;
         case OPT_COST:
@@ -348,7 +336,7 @@ int sb_cmd_replay(int argc, char **argv)
             break;
         case OPT_SEED:
             if (sb_parse_u64(optarg, &v) != 0 || v > (unsigned long long)INT64_MAX)
-                return bad_value("seed", optarg, "not a whole number from 0 to 2^63-1");
+                return sb_cli_bad_value(PROG, "seed", optarg, "not a whole number from 0 to 2^63-1");
             cfg.seed = v;
             break;
         case OPT_OUT:
@@ -362,25 +350,25 @@ int sb_cmd_replay(int argc, char **argv)
             break;
         case OPT_TS_INTERVAL:
             if (sb_parse_decimal_scaled(optarg, 3, 3600ull * 1000000000ull, &v) != 0 || v == 0)
-                return bad_value("ts-interval-us", optarg,
+                return sb_cli_bad_value(PROG, "ts-interval-us", optarg,
                                  "not a number of microseconds above 0 (at most 3 decimals)");
             ts_interval = v;
             break;
         case OPT_SPEED: {
             double x;
             if (sb_parse_double(optarg, &x) != 0 || !(x > 0) || x > 1e9)
-                return bad_value("speed", optarg, "not a number above 0 (at most 1e9)");
+                return sb_cli_bad_value(PROG, "speed", optarg, "not a number above 0 (at most 1e9)");
             cfg.speed = x;
             break;
         }
         case OPT_BUDGET:
             if (sb_parse_u32(optarg, 65536, &u) != 0 || u == 0)
-                return bad_value("napi-budget", optarg, "not a whole number from 1 to 65536");
+                return sb_cli_bad_value(PROG, "napi-budget", optarg, "not a whole number from 1 to 65536");
             cfg.sched.napi_budget = (uint32_t)u;
             break;
         case OPT_DRAIN:
             if (sb_parse_decimal_scaled(optarg, 6, 86400ull * 1000000000ull, &v) != 0)
-                return bad_value("drain-ms", optarg,
+                return sb_cli_bad_value(PROG, "drain-ms", optarg,
                                  "not a number of milliseconds from 0 to 86400000 (at most 6 "
                                  "decimals)");
             cfg.drain = v;
@@ -411,12 +399,12 @@ int sb_cmd_replay(int argc, char **argv)
         return 2;
     }
     if (!trace_path)
-        return fail("no trace given (--trace FILE)");
+        return sb_cli_fail(PROG, "no trace given (--trace FILE)");
     if (!out)
-        return fail("no output directory given (--out DIR)");
+        return sb_cli_fail(PROG, "no output directory given (--out DIR)");
     if (egress_given && cfg.sched.egress == US_EGRESS_READYLIST &&
         cfg.sched.kind == US_SCHED_SYNC)
-        return fail("--egress readylist applies to async and napi (sync always visits every "
+        return sb_cli_fail(PROG, "--egress readylist applies to async and napi (sync always visits every "
                     "socket)");
     if (cfg.mode == SB_REPLAY_FLOW) {
         if (!rate_given)
@@ -429,12 +417,12 @@ int sb_cmd_replay(int argc, char **argv)
 
     sb_err err;
     if (strcmp(cost_path, "default") != 0 && sb_cost_load(&cfg.cost, cost_path, &err) != SB_OK)
-        return fail(err.msg);
+        return sb_cli_fail(PROG, err.msg);
     sb_trace trace;
     sb_status st = sb_trace_load(&trace, trace_path, NULL, &err);
     if (st != SB_OK) {
         sb_trace_free(&trace);
-        return fail(err.msg);
+        return sb_cli_fail(PROG, err.msg);
     }
     sb_flows flows;
     if (sb_flows_extract(&flows, &trace, &err) != SB_OK) {

@@ -1,7 +1,9 @@
-/* stackbench command line: strict number parsers — the whole text must be the value. */
+/* stackbench command line: strict number parsers — the whole text must be the value — and the
+ * one-line usage errors every sub-command prints. */
 #include <ctype.h>
 #include <errno.h>
 #include <math.h>
+#include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
@@ -150,4 +152,16 @@ int sb_parse_rate(const char *text, unsigned long long max, unsigned long long *
         return -1;
     *bps = x + fm;
     return 0;
+}
+
+int sb_cli_fail(const char *prog, const char *msg)
+{
+    fprintf(stderr, "%s: %s\n", prog, msg);
+    return 2;
+}
+
+int sb_cli_bad_value(const char *prog, const char *flag, const char *value, const char *want)
+{
+    fprintf(stderr, "%s: --%s '%s': %s\n", prog, flag, value, want);
+    return 2;
 }
