@@ -199,13 +199,18 @@ static us__visit visit(us_stack *s, uint32_t id, us_time now)
     return us__tcp_egress(s, id - s->udp_n, now);
 }
 
+/* Socket id (UDP slots first, then TCP) names a slot that is taken. */
+static int socket_in_use(const us_stack *s, uint32_t id)
+{
+    return id < s->udp_n ? s->udp[id].in_use : s->tcp[id - s->udp_n].in_use;
+}
+
 static void egress_all(us_stack *s, us_time now)
 {
     for (;;) {
         int progress = 0;
         for (uint32_t id = 0; id < s->udp_n + s->tcp_n; id++) {
-            int used = id < s->udp_n ? s->udp[id].in_use : s->tcp[id - s->udp_n].in_use;
-            if (!used)
+            if (!socket_in_use(s, id))
                 continue;
             us__visit v = visit(s, id, now);
             if (v == US__VISIT_REFUSED) {
@@ -226,8 +231,7 @@ static void egress_ready(us_stack *s, us_time now)
 {
     uint32_t id;
     while ((id = ready_pop(s)) != US__NONE) {
-        int used = id < s->udp_n ? s->udp[id].in_use : s->tcp[id - s->udp_n].in_use;
-        if (!used)
+        if (!socket_in_use(s, id))
             continue;
         us__visit v = visit(s, id, now);
         if (v == US__VISIT_REFUSED) {

@@ -15,6 +15,10 @@ int sb_cli_fail(const char *prog, const char *msg);
 /* Report a bad flag value: "<prog>: --<flag> '<value>': <want>". Returns 2. */
 int sb_cli_bad_value(const char *prog, const char *flag, const char *value, const char *want);
 
+/* Report what getopt_long refused: c ':' is a flag without its value, anything else an unknown
+ * flag; `arg` is argv[optind - 1]. Returns 2. */
+int sb_cli_getopt_error(const char *prog, int c, const char *arg);
+
 /* Parsers shared by the sub-commands. Each returns 0 on success, -1 (with nothing stored) if text
  * is not a valid value. */
 int sb_parse_u64(const char *text, unsigned long long *v);

@@ -380,12 +380,8 @@ int sb_cmd_calibrate(int argc, char **argv)
         case OPT_QUICK:
             quick = 1;
             break;
-        case ':':
-            fprintf(stderr, PROG ": option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s'\n", argv[optind - 1]);
-            return 2;
+        default: /* ':' (a flag without its value) or an unknown flag */
+            return sb_cli_getopt_error(PROG, c, argv[optind - 1]);
         }
     }
     if (optind < argc) {

@@ -171,13 +171,8 @@ int sb_cmd_gen(int argc, char **argv)
                 return sb_cli_bad_value(PROG, "link-mbps", optarg, "not a positive number");
             given |= SB_GEN_P_LINK;
             break;
-        case ':':
-            fprintf(stderr, PROG ": option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s' (try " PROG " --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        default: /* ':' (a flag without its value) or an unknown flag */
+            return sb_cli_getopt_error(PROG, c, argv[optind - 1]);
         }
     }
     for (int i = optind; i < argc; i++) {

@@ -59,13 +59,8 @@ int sb_cmd_info(int argc, char **argv)
         case 's':
             strict = true;
             break;
-        case ':':
-            fprintf(stderr, PROG ": option '%s' needs a value\n", argv[optind - 1]);
-            return 2;
-        default:
-            fprintf(stderr, PROG ": unknown option '%s' (try " PROG " --help)\n",
-                    argv[optind - 1]);
-            return 2;
+        default: /* ':' (a flag without its value) or an unknown flag */
+            return sb_cli_getopt_error(PROG, c, argv[optind - 1]);
         }
     }
     if (optind >= argc) {

@@ -165,3 +165,12 @@ int sb_cli_bad_value(const char *prog, const char *flag, const char *value, cons
     fprintf(stderr, "%s: --%s '%s': %s\n", prog, flag, value, want);
     return 2;
 }
+
+int sb_cli_getopt_error(const char *prog, int c, const char *arg)
+{
+    if (c == ':')
+        fprintf(stderr, "%s: option '%s' needs a value\n", prog, arg);
+    else
+        fprintf(stderr, "%s: unknown option '%s' (try %s --help)\n", prog, arg, prog);
+    return 2;
+}

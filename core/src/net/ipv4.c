@@ -467,27 +467,40 @@ us_status us__ipv4_send_pbuf(us_stack *s, const uint8_t *mac, const us_pbuf *p)
     return us__ipv4_send(s, mac, &ip, &src);
 }
 
-void us__ipv4_output(us_stack *s, uint32_t dst, uint32_t len, us__ipv4_build_fn build, void *ctx,
-                     us_time now)
+us__next_hop us__ipv4_next_hop(us_stack *s, uint32_t dst, us_time now, uint8_t *mac,
+                               uint32_t *entry)
 {
-    uint32_t nh = 0, entry = US__NONE;
-    uint8_t mac[US_ETH_ADDR_LEN];
+    uint32_t nh = 0;
+    *entry = US__NONE;
     us__route rt = us__ipv4_route(s, dst, &nh);
-    us__arp_res res = US__ARP_HIT;
     if (rt == US__ROUTE_NONE) {
         s->stats.drop[US_DROP_NO_ROUTE]++;
-        return;
+        return US__NH_NO_ROUTE;
     }
     if (rt == US__ROUTE_BCAST) {
         memcpy(mac, us__eth_bcast, US_ETH_ADDR_LEN);
-    } else {
-        res = us__arp_lookup(s, nh, now, mac, &entry);
-        if (res == US__ARP_FULL) {
-            s->stats.drop[US_DROP_ARP_QUEUE]++;
-            return;
-        }
+        return US__NH_READY;
     }
-    bool ready = res == US__ARP_HIT && (entry == US__NONE || s->arp.e[entry].qlen == 0);
+    us__arp_res res = us__arp_lookup(s, nh, now, mac, entry);
+    if (res == US__ARP_FULL) {
+        s->stats.drop[US_DROP_ARP_QUEUE]++;
+        return US__NH_ARP_FULL;
+    }
+    /* A packet may overtake none already waiting for the same neighbour. */
+    if (res == US__ARP_HIT && (*entry == US__NONE || s->arp.e[*entry].qlen == 0))
+        return US__NH_READY;
+    return US__NH_QUEUE;
+}
+
+void us__ipv4_output(us_stack *s, uint32_t dst, uint32_t len, us__ipv4_build_fn build, void *ctx,
+                     us_time now)
+{
+    uint32_t entry = US__NONE;
+    uint8_t mac[US_ETH_ADDR_LEN];
+    us__next_hop nh = us__ipv4_next_hop(s, dst, now, mac, &entry);
+    if (nh == US__NH_NO_ROUTE || nh == US__NH_ARP_FULL)
+        return;
+    bool ready = nh == US__NH_READY;
     if (ready && len <= s->dev.mtu) {
         ready = false; /* one attempt: if the device refuses, the packet waits in the queue */
         uint32_t flen = US_ETH_HDR_LEN + len;

@@ -91,6 +91,18 @@ typedef enum us__route {
 } us__route;
 us__route us__ipv4_route(const us_stack *s, uint32_t dst, uint32_t *next_hop);
 
+/* Where a packet to dst goes now. READY: send it at once to *mac (the ARP entry has nothing
+ * queued before it; *entry is US__NONE for a broadcast). QUEUE: it must wait in ARP entry *entry.
+ * NO_ROUTE and ARP_FULL are drops, counted here (NO_ROUTE, ARP_QUEUE). */
+typedef enum us__next_hop {
+    US__NH_READY,
+    US__NH_QUEUE,
+    US__NH_NO_ROUTE,
+    US__NH_ARP_FULL,
+} us__next_hop;
+us__next_hop us__ipv4_next_hop(us_stack *s, uint32_t dst, us_time now, uint8_t *mac,
+                               uint32_t *entry);
+
 /* The next IPv4 identification. */
 uint16_t us__ipv4_ident(us_stack *s);
 

@@ -201,6 +201,23 @@ static void rtt_sample(us_tcb *t, us_time r)
     t->rto = rto_base(t);
 }
 
+/* Our SYN (or SYN-ACK) was acknowledged by `ack`: take the RTT sample it carries (Karn: only if
+ * it was not retransmitted) and reset the retransmission state, in SYN_SENT and SYN_RCVD alike. */
+static void syn_acked(us_tcb *t, uint32_t ack, us_time now)
+{
+    t->snd_una = ack;
+    if (seq_lt(t->snd_nxt, t->snd_una))
+        t->snd_nxt = t->snd_una;
+    if (t->rtt_timing && seq_gt(ack, t->rtt_seq)) {
+        t->rtt_timing = false;
+        rtt_sample(t, now - t->rtt_start);
+    }
+    t->retries = 0;
+    t->rto = rto_base(t);
+    t->rtx_at = t->snd_una == t->snd_max ? US_TIME_NEVER : now + t->rto;
+    t->recover = t->snd_una;
+}
+
 static inline uint32_t oo_end_of(const us_tcp_ooseg *s)
 {
     return s->seq + (s->p ? s->p->tot_len : 0);
@@ -1204,17 +1221,7 @@ static unsigned syn_sent_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, ui
         return US_TCP_EV_STATE | US_TCP_EV_OUTPUT;
     }
     t->snd_wl2 = seg->ack;
-    t->snd_una = seg->ack;
-    if (seq_lt(t->snd_nxt, t->snd_una))
-        t->snd_nxt = t->snd_una;
-    if (t->rtt_timing && seq_gt(seg->ack, t->rtt_seq)) {
-        t->rtt_timing = false;
-        rtt_sample(t, now - t->rtt_start);
-    }
-    t->retries = 0;
-    t->rto = rto_base(t);
-    t->rtx_at = t->snd_una == t->snd_max ? US_TIME_NEVER : now + t->rto;
-    t->recover = t->snd_una;
+    syn_acked(t, seg->ack, now);
     t->state = US_TCP_ESTABLISHED;
     t->ack_now = true;
     unsigned ev = US_TCP_EV_STATE | US_TCP_EV_OUTPUT;
@@ -1428,17 +1435,7 @@ static unsigned slow_input(us_tcb *t, const us_tcp_repr *seg, us_pbuf *p, uint32
             t->rst_ack = false;
             return US_TCP_EV_OUTPUT | US_TCP_EV_INVALID;
         }
-        t->snd_una = seg->ack; /* == iss + 1: only the SYN was sent */
-        if (seq_lt(t->snd_nxt, t->snd_una))
-            t->snd_nxt = t->snd_una;
-        if (t->rtt_timing && seq_gt(seg->ack, t->rtt_seq)) {
-            t->rtt_timing = false;
-            rtt_sample(t, now - t->rtt_start);
-        }
-        t->retries = 0;
-        t->rto = rto_base(t);
-        t->rtx_at = t->snd_una == t->snd_max ? US_TIME_NEVER : now + t->rto;
-        t->recover = t->snd_una;
+        syn_acked(t, seg->ack, now); /* ack == iss + 1: only the SYN was sent */
         t->snd_wnd = (uint32_t)seg->window << t->snd_wscale;
         t->max_sndwnd = max_u32(t->max_sndwnd, t->snd_wnd);
         t->snd_wl1 = seq;

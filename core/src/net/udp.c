@@ -158,33 +158,21 @@ us__visit us__udp_egress(us_stack *s, uint32_t i, us_time now)
     uint32_t len = us_get_be16(rec + 6);
     us__visit v = US__VISIT_SENT;
 
-    uint32_t nh = 0, entry = US__NONE;
+    uint32_t entry = US__NONE;
     uint8_t mac[US_ETH_ADDR_LEN];
-    us__route rt = us__ipv4_route(s, dst, &nh);
-    us__arp_res res = US__ARP_HIT;
-    if (rt == US__ROUTE_NONE) {
-        s->stats.drop[US_DROP_NO_ROUTE]++;
-        goto consumed;
-    }
-    if (rt == US__ROUTE_BCAST)
-        memcpy(mac, us__eth_bcast, sizeof(mac));
-    else
-        res = us__arp_lookup(s, nh, now, mac, &entry);
-    if (res == US__ARP_FULL) {
-        s->stats.drop[US_DROP_ARP_QUEUE]++;
-    } else if (res == US__ARP_HIT && (entry == US__NONE || s->arp.e[entry].qlen == 0)) {
+    us__next_hop nh = us__ipv4_next_hop(s, dst, now, mac, &entry);
+    if (nh == US__NH_READY) {
         if (send_direct(s, u, mac, dst, dport, len) != US_OK) {
             s->stats.drop[US_DROP_TX_UDP]++;
             v = US__VISIT_REFUSED;
         }
-    } else {
+    } else if (nh == US__NH_QUEUE) {
         us_pbuf *p = build_pbuf(s, u, dst, dport, len);
         if (p == NULL)
             s->stats.drop[US_DROP_POOL]++;
         else
             us__arp_enqueue(s, entry, p);
     }
-consumed:
     us__ring_consume(&u->tx, US__UDP_REC_LEN + len);
     us__wake(&u->tx_waker);
     return v;
