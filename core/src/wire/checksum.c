@@ -42,31 +42,80 @@ static inline uint64_t halves(uint64_t w)
     return (w & 0xFFFFFFFFu) + (w >> 32);
 }
 
-/* Host-order 16-bit-lane sum of p[0, len), folded to 16 bits. Four independent accumulators of
- * 32-bit halves: no carry chain between them, and the compiler can vectorise the loop. Measured
- * about 2x faster than summing 32-bit loads with two accumulators (bench: tcp_rx_segment spends a
- * third of its instructions here). */
+#if defined(__GNUC__)
+/* Bulk loop on 128-bit vectors (GCC/Clang vector extensions: SSE2 on x86-64, NEON on AArch64, plain
+ * scalar code on targets without SIMD). Each 64-bit lane sums the two 32-bit halves of its lane of
+ * the data into separate accumulators: per 64 bytes 4 loads, 4 masks, 4 shifts, 8 adds, against
+ * twice that on scalar 64-bit registers. bench: tcp_rx_segment spends a third of its instructions
+ * checksumming its 1480 bytes. */
+typedef uint64_t v2u64 __attribute__((vector_size(16)));
+
+static inline v2u64 loadv(const uint8_t *p)
+{
+    v2u64 v;
+    memcpy(&v, p, sizeof(v));
+    return v;
+}
+
+/* p[0, 64 * rounds) summed in host order, < 2^60 for rounds <= 2^24. */
+static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
+{
+    const v2u64 lo = {0xFFFFFFFFu, 0xFFFFFFFFu};
+    v2u64 a0 = {0, 0}, a1 = {0, 0}, a2 = {0, 0}, a3 = {0, 0};
+    /* Each lane of each accumulator gains < 2^33 per round: < 2^57 after 2^24 rounds. */
+    while (rounds--) {
+        v2u64 x0 = loadv(p), x1 = loadv(p + 16), x2 = loadv(p + 32), x3 = loadv(p + 48);
+        a0 += x0 & lo;
+        a1 += x0 >> 32;
+        a2 += x1 & lo;
+        a3 += x1 >> 32;
+        a0 += x2 & lo;
+        a1 += x2 >> 32;
+        a2 += x3 & lo;
+        a3 += x3 >> 32;
+        p += 64;
+    }
+    v2u64 t = a0 + a1 + a2 + a3;
+    return t[0] + t[1];
+}
+#else
+static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
+{
+    uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
+    while (rounds--) {
+        for (int k = 0; k < 64; k += 32) {
+            s0 += halves(load64(p + k));
+            s1 += halves(load64(p + k + 8));
+            s2 += halves(load64(p + k + 16));
+            s3 += halves(load64(p + k + 24));
+        }
+        p += 64;
+    }
+    return s0 + s1 + s2 + s3;
+}
+#endif
+
+/* Host-order 16-bit-lane sum of p[0, len), folded to 16 bits. Short inputs (headers, the 12-byte
+ * pseudo-header, small datagrams) take the scalar tail only: its fixed cost is a few instructions. */
 static uint32_t sum_host_order(const uint8_t *p, size_t len)
 {
     uint64_t sum = 0;
-    /* Each accumulator gains < 2^33 per 32-byte round, so a block of 2^24 rounds (512 MiB) adds
-     * < 2^57: fold between blocks and nothing overflows, whatever len is. */
-    while (len >= 32) {
-        size_t rounds = len / 32;
+    /* Blocks of at most 2^24 rounds (1 GiB) keep every accumulator far from overflow; the running
+     * sum is reduced between blocks, whatever len is. */
+    while (len >= 64) {
+        size_t rounds = len / 64;
         if (rounds > ((size_t)1 << 24))
             rounds = (size_t)1 << 24;
-        len -= rounds * 32;
-        uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
-        while (rounds--) {
-            s0 += halves(load64(p));
-            s1 += halves(load64(p + 8));
-            s2 += halves(load64(p + 16));
-            s3 += halves(load64(p + 24));
-            p += 32;
-        }
-        sum = fold64(sum) + fold64(s0) + fold64(s1) + fold64(s2) + fold64(s3);
+        sum = halves(sum) + sum_bulk(p, rounds); /* halves: < 2^34, same value mod 0xFFFF */
+        p += rounds * 64;
+        len -= rounds * 64;
     }
-    while (len >= 4) {
+    while (len >= 8) { /* at most 7 rounds: sum stays < 2^61 */
+        sum += halves(load64(p));
+        p += 8;
+        len -= 8;
+    }
+    if (len >= 4) {
         sum += load32(p);
         p += 4;
         len -= 4;
