@@ -76,6 +76,26 @@ static void test_checksum_large_buffer_matches_naive(void **state)
     free(b);
 }
 
+/* Buffers of one repeated 16-bit word, over several of the bulk loop's blocks (the SSE2 version
+ * folds every 64 KiB): the words at the extremes of each version's lane arithmetic (0x0000 and
+ * 0xffff; 0x8000 and 0x7fff, which the SSE2 version's bias maps to 0 and -1). */
+static void test_checksum_extreme_words_over_many_blocks(void **state)
+{
+    (void)state;
+    const uint16_t words[] = {0x0000, 0xffff, 0x8000, 0x7fff, 0x0001, 0xfffe};
+    size_t len = (5u << 20) / 2 + 5;
+    uint8_t *b = malloc(len);
+    assert_non_null(b);
+    for (size_t w = 0; w < sizeof(words) / sizeof(words[0]); w++) {
+        for (size_t i = 0; i < len; i++)
+            b[i] = (uint8_t)(i % 2 ? words[w] : words[w] >> 8);
+        assert_int_equal(us_csum_fold(us_csum_partial(b, len, 0)), wt_naive_fold(b, len));
+        assert_int_equal(us_csum_fold(us_csum_partial(b + 1, len - 1, 0)),
+                         wt_naive_fold(b + 1, len - 1));
+    }
+    free(b);
+}
+
 static void test_checksum_accepts_any_accumulator(void **state)
 {
     (void)state;
@@ -273,6 +293,7 @@ int main(void)
         cmocka_unit_test(test_checksum_all_ones_and_zero_sums),
         cmocka_unit_test(test_checksum_matches_naive_on_random_buffers),
         cmocka_unit_test(test_checksum_large_buffer_matches_naive),
+        cmocka_unit_test(test_checksum_extreme_words_over_many_blocks),
         cmocka_unit_test(test_checksum_accepts_any_accumulator),
         cmocka_unit_test(test_checksum_random_splits_combine_to_whole),
         cmocka_unit_test(test_checksum_even_splits_chain_through_acc),
