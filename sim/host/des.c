@@ -147,14 +147,51 @@ int sb_des_cancel(sb_des *d, sb_event_id ev)
     return 1;
 }
 
+void sb_des_schedule_side(sb_des *d, us_time at, sb_event_fn fn, void *ctx, void *arg)
+{
+    assert(fn != NULL);
+    d->side.at = at < d->now ? d->now : at;
+    d->side.seq = d->seq++;
+    d->side.fn = fn;
+    d->side.ctx = ctx;
+    d->side.arg = arg;
+}
+
+/* The event beside the heap is the next to run. */
+static int side_first(const sb_des *d)
+{
+    if (d->side.fn == NULL)
+        return 0;
+    if (d->heap_len == 0)
+        return 1;
+    const sb_des_slot *h = &d->slots[d->heap[0]];
+    return d->side.at < h->at || (d->side.at == h->at && d->side.seq < h->seq);
+}
+
 us_time sb_des_next_time(const sb_des *d)
 {
-    return d->heap_len ? d->slots[d->heap[0]].at : US_TIME_NEVER;
+    us_time t = d->heap_len ? d->slots[d->heap[0]].at : US_TIME_NEVER;
+    return d->side.fn != NULL && d->side.at < t ? d->side.at : t;
 }
 
 int sb_des_step(sb_des *d)
 {
-    if (d->heap_len == 0)
+    return sb_des_step_until(d, US_TIME_NEVER);
+}
+
+int sb_des_step_until(sb_des *d, us_time t)
+{
+    if (side_first(d)) {
+        if (d->side.at > t)
+            return 0;
+        sb_des_slot s = d->side;
+        d->side.fn = NULL; /* before the call: it may schedule the next one */
+        d->now = s.at;
+        d->events_run++;
+        s.fn(s.ctx, s.arg);
+        return 1;
+    }
+    if (d->heap_len == 0 || d->slots[d->heap[0]].at > t)
         return 0;
     uint32_t slot = d->heap[0];
     sb_des_slot s = d->slots[slot];
@@ -170,8 +207,7 @@ int sb_des_step(sb_des *d)
 
 sb_des_result sb_des_run_until(sb_des *d, us_time t)
 {
-    while (d->heap_len && d->slots[d->heap[0]].at <= t) {
-        sb_des_step(d);
+    while (sb_des_step_until(d, t)) {
         if (d->stop) {
             d->stop = 0;
             return SB_DES_STOPPED;

@@ -104,11 +104,17 @@ void sb_link_free(sb_link *l)
     l->in_flight = 0;
 }
 
+/* The slot of the k-th departure from the queue's head (q_cap is a power of two: no division). */
+static inline uint32_t q_at(const sb_link *l, uint32_t k)
+{
+    return (l->q_head + k) & (l->q_cap - 1u);
+}
+
 /* Forget the frames whose last bit left at or before now. */
 static void queue_expire(sb_link *l, us_time now)
 {
     while (l->q_len && l->q[l->q_head] <= now) {
-        l->q_head = (l->q_head + 1) % l->q_cap;
+        l->q_head = q_at(l, 1);
         l->q_len--;
     }
 }
@@ -121,13 +127,13 @@ static int queue_push(sb_link *l, us_time departure)
         if (!q)
             return 0;
         for (uint32_t i = 0; i < l->q_len; i++)
-            q[i] = l->q[(l->q_head + i) % l->q_cap];
+            q[i] = l->q[q_at(l, i)];
         free(l->q);
         l->q = q;
         l->q_head = 0;
         l->q_cap = cap;
     }
-    l->q[(l->q_head + l->q_len) % l->q_cap] = departure;
+    l->q[q_at(l, l->q_len)] = departure;
     l->q_len++;
     return 1;
 }
@@ -228,11 +234,12 @@ sb_link_verdict sb_link_send(sb_link *l, const uint8_t *data, uint32_t len, us_t
             l->stats.queue_hwm = l->q_len - 1;
     }
 
-    /* One draw of each stream per accepted frame, whatever the outcome. */
-    uint64_t loss_draw = sb_rng_next(&l->loss_rng);
-    uint64_t reorder_draw = sb_rng_next(&l->reorder_rng);
-    int lost = l->loss_all || loss_draw < l->loss_thresh;
-    int late = l->reorder_all || reorder_draw < l->reorder_thresh;
+    /* One draw of each stream per accepted frame, whatever the outcome. A stream whose threshold
+     * is 0 (probability 0, or 1: loss_all / reorder_all) is never compared with, so its draws are
+     * skipped: each stream belongs to this link alone, and nothing else sees its state. */
+    int lost = l->loss_all || (l->loss_thresh && sb_rng_next(&l->loss_rng) < l->loss_thresh);
+    int late = l->reorder_all ||
+               (l->reorder_thresh && sb_rng_next(&l->reorder_rng) < l->reorder_thresh);
     if (lost) {
         l->stats.drop_loss++;
         return SB_LINK_LOST;

@@ -11,6 +11,20 @@
 
 enum { TX_FREE = 0, TX_ACQUIRED = 1, TX_BUSY = 2 };
 
+/* Slots of the k-th entry from the head of the RX ring and of the arrival queue, without a
+ * division (an integer divide costs more than the rest of a frame's ring handling): k is below the
+ * ring's size, and the queue's capacity is a power of two. */
+static inline uint32_t ring_at(const sb_nic *nic, uint32_t k)
+{
+    uint32_t i = nic->ring_head + k;
+    return i >= nic->cfg.rx_ring ? i - nic->cfg.rx_ring : i;
+}
+
+static inline uint32_t arr_at(const sb_nic *nic, uint32_t k)
+{
+    return (nic->arr_head + k) & (nic->arr_cap - 1u);
+}
+
 void sb_nic_config_default(sb_nic_config *cfg)
 {
     *cfg = (sb_nic_config){
@@ -59,12 +73,14 @@ void sb_nic_free(sb_nic *nic)
     nic->irq_ev = nic->tx_wake_ev = SB_EVENT_NONE;
     if (nic->ring) {
         for (uint32_t i = 0; i < nic->ring_len; i++)
-            us_pbuf_free(nic->ring[(nic->ring_head + i) % nic->cfg.rx_ring].p);
+            us_pbuf_free(nic->ring[ring_at(nic, i)].p);
     }
     for (uint32_t i = 0; i < nic->arr_len; i++)
-        free(nic->arr[(nic->arr_head + i) % nic->arr_cap].data);
+        free(nic->arr[arr_at(nic, i)].data);
     for (uint32_t i = 0; i < nic->nspare; i++)
         free(nic->spare[i]);
+    free(nic->fill);
+    nic->fill = NULL;
     if (nic->tx) {
         for (uint32_t i = 0; i < nic->cfg.tx_ring; i++)
             free(nic->tx[i].buf);
@@ -153,14 +169,14 @@ static void irq_schedule(sb_nic *nic, us_time frame_arrival)
 static void irq_rescan(sb_nic *nic)
 {
     for (uint32_t i = 0; i < nic->ring_len; i++) {
-        const sb_nic_rx_slot *s = &nic->ring[(nic->ring_head + i) % nic->cfg.rx_ring];
+        const sb_nic_rx_slot *s = &nic->ring[ring_at(nic, i)];
         if (s->arrival >= nic->irq_uncovered_from) {
             irq_schedule(nic, s->arrival);
             break;
         }
     }
     for (uint32_t i = 0; i < nic->arr_len; i++) {
-        const sb_nic_arrival *a = &nic->arr[(nic->arr_head + i) % nic->arr_cap];
+        const sb_nic_arrival *a = &nic->arr[arr_at(nic, i)];
         if (a->arrival >= nic->irq_uncovered_from) {
             irq_schedule(nic, a->arrival);
             break;
@@ -224,7 +240,7 @@ static int arr_grow(sb_nic *nic)
     if (!arr)
         return 0;
     for (uint32_t i = 0; i < nic->arr_len; i++)
-        arr[i] = nic->arr[(nic->arr_head + i) % nic->arr_cap];
+        arr[i] = nic->arr[arr_at(nic, i)];
     free(nic->arr);
     nic->arr = arr;
     nic->arr_head = 0;
@@ -239,24 +255,39 @@ void sb_nic_arrive(sb_nic *nic, const uint8_t *data, uint32_t len, us_time arriv
         nic->stats.rx_drop_oversize++;
         return;
     }
-    uint8_t *copy = spare_get(nic);
-    if (!copy || (nic->arr_len == nic->arr_cap && !arr_grow(nic))) {
-        free(copy);
+    if (nic->arr_len == nic->arr_cap && !arr_grow(nic)) {
         nic->stats.rx_drop_nomem++;
         return;
     }
-    memcpy(copy, data, len);
+    uint8_t *copy;
+    if (data == nic->fill) {
+        copy = nic->fill; /* built in place (sb_nic_rx_buffer) */
+        nic->fill = NULL;
+    } else {
+        copy = spare_get(nic);
+        if (!copy) {
+            nic->stats.rx_drop_nomem++;
+            return;
+        }
+        memcpy(copy, data, len);
+    }
     /* Insert after every frame arriving at or before it (usually: append). */
     uint32_t pos = nic->arr_len;
-    while (pos > 0 && nic->arr[(nic->arr_head + pos - 1) % nic->arr_cap].arrival > arrival) {
-        nic->arr[(nic->arr_head + pos) % nic->arr_cap] =
-            nic->arr[(nic->arr_head + pos - 1) % nic->arr_cap];
+    while (pos > 0 && nic->arr[arr_at(nic, pos - 1)].arrival > arrival) {
+        nic->arr[arr_at(nic, pos)] = nic->arr[arr_at(nic, pos - 1)];
         pos--;
     }
-    nic->arr[(nic->arr_head + pos) % nic->arr_cap] =
+    nic->arr[arr_at(nic, pos)] =
         (sb_nic_arrival){.arrival = arrival, .len = len, .data = copy};
     nic->arr_len++;
     irq_schedule(nic, arrival);
+}
+
+uint8_t *sb_nic_rx_buffer(sb_nic *nic)
+{
+    if (!nic->fill)
+        nic->fill = spare_get(nic);
+    return nic->fill;
 }
 
 void sb_nic_link_deliver(void *nic, const uint8_t *data, uint32_t len, us_time arrival)
@@ -269,7 +300,7 @@ static void rx_move(sb_nic *nic, us_time t)
 {
     while (nic->arr_len && nic->arr[nic->arr_head].arrival <= t) {
         sb_nic_arrival a = nic->arr[nic->arr_head];
-        nic->arr_head = (nic->arr_head + 1) % nic->arr_cap;
+        nic->arr_head = arr_at(nic, 1);
         nic->arr_len--;
         if (nic->ring_len == nic->cfg.rx_ring) {
             nic->stats.rx_drop_ring++;
@@ -282,7 +313,7 @@ static void rx_move(sb_nic *nic, us_time t)
                 us_status st = us_pbuf_take(p, a.data, a.len);
                 assert(st == US_OK);
                 (void)st;
-                nic->ring[(nic->ring_head + nic->ring_len) % nic->cfg.rx_ring] =
+                nic->ring[ring_at(nic, nic->ring_len)] =
                     (sb_nic_rx_slot){.p = p, .arrival = a.arrival};
                 nic->ring_len++;
                 if (nic->ring_len > nic->stats.rx_ring_hwm)
@@ -299,7 +330,7 @@ us_pbuf *sb_nic_rx(sb_nic *nic)
     if (nic->ring_len == 0)
         return NULL;
     sb_nic_rx_slot s = nic->ring[nic->ring_head];
-    nic->ring_head = (nic->ring_head + 1) % nic->cfg.rx_ring;
+    nic->ring_head = ring_at(nic, 1);
     nic->ring_len--;
     nic->last_rx_arrival = s.arrival;
     nic->stats.rx_frames++;

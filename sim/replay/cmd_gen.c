@@ -80,8 +80,8 @@ static void help(void)
            "  --resp-size BYTES  response payload bytes (tcp-rr, idle-heavy)\n"
            "  --conns N          TCP connections (tcp-rr) or clients (iot-mix)\n"
            "  --burst N          datagrams per burst (bursty)\n"
-           "  --link-mbps M      link rate in Mbit/s; frames one way never overlap on it\n"
-           "                     (default 100)\n"
+           "  --link-mbps M      link rate in Mbit/s, 1 to 400000; frames one way never\n"
+           "                     overlap on it (default per KIND below)\n"
            "  --help             this text\n\n"
            "A flag that KIND does not read is an error. Kinds and their defaults:\n");
     for (unsigned k = 0; k < SB_GEN_KIND_COUNT; k++) {
@@ -104,6 +104,8 @@ static void help(void)
         if (i->params & SB_GEN_P_BURST)
             printf("    --burst      datagrams per burst, 1 to 100000 (default %u)\n",
                    (unsigned)d->burst);
+        if (i->params & SB_GEN_P_LINK)
+            printf("    --link-mbps  Mbit/s (default %g)\n", d->link_mbps);
     }
     printf("\nexit status: 0 written; 2 bad usage or the file could not be written (nothing is "
            "left behind).\n");

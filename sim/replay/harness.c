@@ -17,6 +17,12 @@
 #include "ustack/wire/ipv4.h"
 #include "ustack/wire/tcp.h"
 
+#if defined(__GNUC__)
+#define SB_NOINLINE __attribute__((noinline))
+#else
+#define SB_NOINLINE
+#endif
+
 #define TEARDOWN_AFTER (3600ull * 1000000000ull) /* every timer of a stack has run by then */
 #define PROGRESS_EVERY_NS 2000000000ull          /* wall time between progress reports */
 
@@ -223,38 +229,48 @@ static us_time h_now(void *ctx)
     return ((sb_rp *)ctx)->cpu_now;
 }
 
-/* sb_cost_charge, without its saturating arithmetic when nothing can overflow (every count below
- * 2^20, every cost at most SB_COST_MAX_NS < 2^40 ps, the total below 2^62: the sum stays below
- * 2^63): the same result. */
-static us_time charge_ns(sb_rp *rp, const us_work *w)
+/* The charge right after a frame was handed out is its ingress (sched.h's order): its latency. */
+static inline void charge_lat(sb_rp *rp)
 {
-    const sb_cost *c = &rp->cfg.cost;
-    if (!rp->cost_small ||
-        (w->wakeups | w->polls | w->socket_visits | w->frames | w->bytes) >= (1u << 20) ||
-        rp->acc.ps >= (1ull << 62))
-        return sb_cost_charge(&rp->acc, c, w);
-    uint64_t ps = c->wake_ps * w->wakeups + c->poll_ps * w->polls +
-                  c->socket_visit_ps * w->socket_visits + c->frame_ps * w->frames +
-                  c->byte_ps * w->bytes;
-    uint64_t before = rp->acc.ps / 1000u;
-    rp->acc.ps += ps;
-    return rp->acc.ps / 1000u - before;
+    if (rp->lat_pending) {
+        sb_lat_add(&rp->lat, rp->cpu_now - sb_nic_last_rx_arrival(&rp->nic));
+        rp->lat_pending = 0;
+    }
 }
 
-static void h_charge(void *ctx, const us_work *w)
+/* Every charge the fast path of h_charge does not take: saturating arithmetic, the timeseries. */
+static SB_NOINLINE void charge_slow(sb_rp *rp, const us_work *w)
 {
-    sb_rp *rp = ctx;
-    us_time d = charge_ns(rp, w);
+    us_time d = sb_cost_charge(&rp->acc, &rp->cfg.cost, w);
     if (rp->cfg.ts_interval) {
         ts_busy(rp, rp->cpu_now, rp->cpu_now + d);
         ts_pool(rp, rp->cpu_now + d);
     }
     rp->cpu_now += d;
-    if (rp->lat_pending) {
-        /* The charge right after a frame was handed out is its ingress (sched.h's order). */
-        sb_lat_add(&rp->lat, rp->cpu_now - sb_nic_last_rx_arrival(&rp->nic));
-        rp->lat_pending = 0;
+    charge_lat(rp);
+}
+
+/* Several charges per frame: the common case is a leaf with no call (and so no registers to save),
+ * sb_cost_charge without its saturating arithmetic where nothing can overflow (every cost at most
+ * SB_COST_MAX_NS < 2^40 ps, every count below 2^20, the total below 2^62: the sum stays below
+ * 2^63), which gives the same result. */
+static void h_charge(void *ctx, const us_work *w)
+{
+    sb_rp *rp = ctx;
+    const sb_cost *c = &rp->cfg.cost;
+    if (!rp->charge_fast ||
+        (w->wakeups | w->polls | w->socket_visits | w->frames | w->bytes) >= (1u << 20) ||
+        rp->acc.ps >= (1ull << 62)) {
+        charge_slow(rp, w);
+        return;
     }
+    uint64_t ps = c->wake_ps * w->wakeups + c->poll_ps * w->polls +
+                  c->socket_visit_ps * w->socket_visits + c->frame_ps * w->frames +
+                  c->byte_ps * w->bytes;
+    uint64_t before = rp->acc.ps / 1000u;
+    rp->acc.ps += ps;
+    rp->cpu_now += rp->acc.ps / 1000u - before;
+    charge_lat(rp);
 }
 
 static void timer_event(void *ctx, void *arg);
@@ -671,6 +687,14 @@ static void src_send(sb_rp *rp, const uint8_t *f, uint32_t len, us_time now)
         rp->last_departure = dep;
 }
 
+/* Where to rewrite a frame of len bytes: into the NIC's next arrival buffer, which it then queues
+ * without a copy; a frame too long for the NIC (which drops it) goes through the scratch buffer. */
+static uint8_t *src_buffer(sb_rp *rp, uint32_t len)
+{
+    uint8_t *b = len <= rp->nic.frame_max ? sb_nic_rx_buffer(&rp->nic) : NULL;
+    return b ? b : rp->scratch;
+}
+
 static void src_frame(sb_rp *rp, size_t i, us_time now)
 {
     const sb_frame *fr = &rp->trace->frames[i];
@@ -680,7 +704,8 @@ static void src_frame(sb_rp *rp, size_t i, us_time now)
         return;
     }
     sb_rw_action act;
-    sb_status st = sb_rw_frame(&rp->rw, i, fr->data, fr->len, rp->scratch, &act, NULL);
+    uint8_t *out = src_buffer(rp, fr->len);
+    sb_status st = sb_rw_frame(&rp->rw, i, fr->data, fr->len, out, &act, NULL);
     if (st == SB_EAGAIN) {
         /* Needs the stack's ISN, not known yet: hold it until the SYN-ACK leaves. */
         if (!hold_push(rp, fi, (uint32_t)i))
@@ -707,7 +732,7 @@ static void src_frame(sb_rp *rp, size_t i, us_time now)
                                                       rp, (void *)(uintptr_t)fi);
         return;
     }
-    src_send(rp, rp->scratch, fr->len, now);
+    src_send(rp, out, fr->len, now);
 }
 
 static void release_event(void *ctx, void *arg)
@@ -721,7 +746,8 @@ static void release_event(void *ctx, void *arg)
         uint32_t i = h->idx[h->head];
         const sb_frame *fr = &rp->trace->frames[i];
         sb_rw_action act;
-        sb_status st = sb_rw_frame(&rp->rw, i, fr->data, fr->len, rp->scratch, &act, NULL);
+        uint8_t *out = src_buffer(rp, fr->len);
+        sb_status st = sb_rw_frame(&rp->rw, i, fr->data, fr->len, out, &act, NULL);
         if (st == SB_EAGAIN)
             break; /* cannot happen once learned; wait for the next SYN-ACK */
         h->head = (h->head + 1) % h->cap;
@@ -732,7 +758,7 @@ static void release_event(void *ctx, void *arg)
         else if (act != SB_RW_TO_STACK)
             rp->res->open_not_for_stack++;
         else
-            src_send(rp, rp->scratch, fr->len, now);
+            src_send(rp, out, fr->len, now);
     }
     sb__rp_check_done(rp);
 }
@@ -748,12 +774,12 @@ static void src_event(void *ctx, void *arg)
 {
     (void)arg;
     sb_rp *rp = ctx;
-    rp->src_ev = SB_EVENT_NONE;
     us_time now = rp->des.now;
     while (rp->next_frame < rp->trace->n) {
         us_time t = src_time(rp, rp->next_frame);
         if (t > now) {
-            rp->src_ev = sb_des_schedule(&rp->des, t, src_event, rp, NULL);
+            /* Beside the heap: it is rescheduled for every frame (des.h). */
+            sb_des_schedule_side(&rp->des, t, src_event, rp, NULL);
             return;
         }
         src_frame(rp, rp->next_frame, now);
@@ -803,9 +829,9 @@ static sb_status setup(sb_rp *rp, sb_err *err)
     if (sb_lat_init(&rp->lat) != 0)
         return fail(err, SB_ENOMEM, "out of memory");
     const uint64_t max_ps = SB_COST_MAX_NS * 1000u;
-    rp->cost_small = cfg->cost.wake_ps <= max_ps && cfg->cost.poll_ps <= max_ps &&
-                     cfg->cost.socket_visit_ps <= max_ps && cfg->cost.frame_ps <= max_ps &&
-                     cfg->cost.byte_ps <= max_ps;
+    rp->charge_fast = cfg->cost.wake_ps <= max_ps && cfg->cost.poll_ps <= max_ps &&
+                      cfg->cost.socket_visit_ps <= max_ps && cfg->cost.frame_ps <= max_ps &&
+                      cfg->cost.byte_ps <= max_ps && cfg->ts_interval == 0;
 
     /* The stack under test: the recorded server, sized for the trace's sockets. */
     uint16_t *ports = malloc((f->n ? f->n : 1) * 2 * sizeof(*ports));
@@ -1113,7 +1139,7 @@ sb_status sb_replay_run(const sb_replay_config *cfg, const sb_trace *t, const sb
     step_end(rp);
     if (cfg->mode == SB_REPLAY_OPEN) {
         if (t->n)
-            rp->src_ev = sb_des_schedule(&rp->des, src_time(rp, 0), src_event, rp, NULL);
+            sb_des_schedule_side(&rp->des, src_time(rp, 0), src_event, rp, NULL);
         else
             src_event(rp, NULL);
     } else {
@@ -1122,11 +1148,7 @@ sb_status sb_replay_run(const sb_replay_config *cfg, const sb_trace *t, const sb
 
     uint64_t last_report = clock_ns(CLOCK_MONOTONIC);
     uint64_t n = 0;
-    while (!rp->done) {
-        us_time next = sb_des_next_time(&rp->des);
-        if (next == US_TIME_NEVER || next > rp->end)
-            break;
-        sb_des_step(&rp->des);
+    while (!rp->done && sb_des_step_until(&rp->des, rp->end)) {
         if (cfg->progress && (++n & 0x3FFFu) == 0) {
             uint64_t w = clock_ns(CLOCK_MONOTONIC);
             if (w - last_report >= PROGRESS_EVERY_NS) {

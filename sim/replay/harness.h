@@ -87,7 +87,8 @@ typedef struct sb_replay_result {
     uint64_t cpu_util_ppm;    /* cpu_busy_ns / sim_duration_ns in millionths, rounded */
     uint32_t pool_hwm;
     uint64_t lat_p50_ns, lat_p99_ns;
-    uint64_t measured_cpu_ns, wall_ns;
+    uint64_t measured_cpu_ns;
+    uint64_t wall_ns;         /* of sb_replay_run; `stackbench replay` adds reading the trace */
 
     /* Traffic accounting. frames_offered reached the NIC; the record's counters add up:
      * frames_offered = frames_rx + rx_drop_ring + rx_drop_pool + rx_drop_other + rx_left. */

@@ -41,7 +41,7 @@ typedef struct sb_rp {
     int teardown;       /* clocks read teardown_now */
     us_time teardown_now;
     sb_cost_acc acc;
-    int cost_small; /* every cost <= SB_COST_MAX_NS: charge_ns's fast path is exact */
+    int charge_fast; /* every cost <= SB_COST_MAX_NS and no timeseries: h_charge's fast path */
     sb_event_id timer_ev, irq_ev, txw_ev;
     int irq_enabled;
     int lat_pending; /* a frame was handed out and not yet timed */
@@ -80,7 +80,6 @@ typedef struct sb_rp {
     sb_rw rw;
     int rw_ok;
     size_t next_frame;
-    sb_event_id src_ev;
     int src_exhausted;
     us_time last_departure; /* paced mode: when the link is free again */
     uint8_t *scratch;

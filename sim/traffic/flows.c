@@ -29,6 +29,14 @@ typedef struct frag_entry {
 typedef struct ctx {
     sb_flows *out;
     size_t cap;
+    bool check_csum;
+    /* The last lookup: consecutive frames mostly belong to the same conversation, and hashing the
+     * key costs more than comparing it. Forgotten whenever a flow is added (a new flow may take
+     * over a 5-tuple). */
+    bool last_valid;
+    uint8_t last_proto;
+    uint16_t last_sport, last_dport;
+    uint32_t last_src, last_dst, last_fi;
     sb__keymap flow_map;
     sb__keymap frag_map;
     frag_entry *frags;
@@ -118,6 +126,7 @@ static uint32_t new_flow(ctx *c, uint8_t proto, uint32_t cip, uint16_t cport, ui
     }
     uint8_t k[SB__KEYMAP_KEY];
     flow_map_key(k, proto, cip, cport, sip, sport);
+    c->last_valid = false;
     if (sb__keymap_put(&c->flow_map, k, (uint32_t)o->n) != SB_OK)
         return SB_FLOW_NONE;
     sb_flow *f = &o->flows[o->n];
@@ -133,13 +142,32 @@ static uint32_t new_flow(ctx *c, uint8_t proto, uint32_t cip, uint16_t cport, ui
     return (uint32_t)o->n++;
 }
 
-static uint32_t find_flow(ctx *c, uint8_t proto, uint32_t src, uint16_t sport, uint32_t dst,
-                          uint16_t dport)
+static uint32_t find_flow_map(ctx *c, uint8_t proto, uint32_t src, uint16_t sport, uint32_t dst,
+                              uint16_t dport)
 {
     uint8_t k[SB__KEYMAP_KEY];
     flow_map_key(k, proto, src, sport, dst, dport);
     uint32_t *v = sb__keymap_get(&c->flow_map, k);
-    return v ? *v : SB_FLOW_NONE;
+    uint32_t fi = v ? *v : SB_FLOW_NONE;
+    if (fi != SB_FLOW_NONE) {
+        c->last_valid = true;
+        c->last_proto = proto;
+        c->last_src = src;
+        c->last_dst = dst;
+        c->last_sport = sport;
+        c->last_dport = dport;
+        c->last_fi = fi;
+    }
+    return fi;
+}
+
+static inline uint32_t find_flow(ctx *c, uint8_t proto, uint32_t src, uint16_t sport,
+                                 uint32_t dst, uint16_t dport)
+{
+    if (c->last_valid && c->last_proto == proto && c->last_src == src && c->last_dst == dst &&
+        c->last_sport == sport && c->last_dport == dport)
+        return c->last_fi;
+    return find_flow_map(c, proto, src, sport, dst, dport);
 }
 
 /* Direction of a packet from (src, sport) in flow f. */
@@ -163,7 +191,7 @@ static void count_packet(sb_flows *o, uint32_t fi, unsigned dir, size_t frame, u
 }
 
 /* Add bytes of payload going dir to the flow's message list. Returns false on no memory. */
-static bool add_payload(sb_flow *f, unsigned dir, uint64_t bytes, uint64_t ts)
+static inline bool add_payload(sb_flow *f, unsigned dir, uint64_t bytes, uint64_t ts)
 {
     if (bytes == 0)
         return true;
@@ -246,7 +274,7 @@ static sb_status on_tcp(ctx *c, const us_ipv4_repr *ip, const us_tcp_repr *t, si
 }
 
 /* Find or create the flow of a UDP datagram; returns its index, direction in *dir. */
-static uint32_t udp_flow(ctx *c, const us_ipv4_repr *ip, uint16_t sport, uint16_t dport,
+static inline uint32_t udp_flow(ctx *c, const us_ipv4_repr *ip, uint16_t sport, uint16_t dport,
                          size_t frame, uint64_t ts, unsigned *dir)
 {
     uint32_t fi = find_flow(c, US_IP_PROTO_UDP, ip->src, sport, ip->dst, dport);
@@ -381,8 +409,13 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
     sb_flows_stats *s = &c->out->stats;
     s->frames++;
     us_eth_repr eth;
-    size_t off;
-    if (us_eth_parse(&eth, fr->data, fr->len, &off) != US_WIRE_OK) {
+    size_t off = US_ETH_HDR_LEN;
+    /* A trace's frames come untagged (trace.h): read the ethertype in place unless it is a tag. */
+    if (fr->len >= US_ETH_HDR_LEN)
+        eth.ethertype = us_get_be16(fr->data + 2 * US_ETH_ADDR_LEN);
+    if ((fr->len < US_ETH_HDR_LEN || eth.ethertype == US_ETHERTYPE_VLAN ||
+         eth.ethertype == US_ETHERTYPE_QINQ || eth.ethertype == US_ETHERTYPE_QINQ_OLD) &&
+        us_eth_parse(&eth, fr->data, fr->len, &off) != US_WIRE_OK) {
         s->other++;
         return SB_OK;
     }
@@ -398,7 +431,8 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
     const uint8_t *p = fr->data + off;
     size_t plen = fr->len - off;
     us_ipv4_repr ip;
-    us_wire_err we = us_ipv4_parse(&ip, p, plen, 0);
+    const unsigned csum = c->check_csum ? 0u : US_WIRE_SKIP_CSUM;
+    us_wire_err we = us_ipv4_parse(&ip, p, plen, csum);
     if (we == US_WIRE_BAD_CHECKSUM) {
         s->bad_ip_csum++;
         we = us_ipv4_parse(&ip, p, plen, US_WIRE_SKIP_CSUM);
@@ -414,7 +448,7 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
 
     if (ip.proto == US_IP_PROTO_TCP) {
         us_tcp_repr t;
-        we = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, 0);
+        we = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, csum);
         if (we == US_WIRE_BAD_CHECKSUM) {
             s->bad_l4_csum++;
             we = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, US_WIRE_SKIP_CSUM);
@@ -427,7 +461,7 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
     }
     if (ip.proto == US_IP_PROTO_UDP) {
         us_udp_repr u;
-        we = us_udp_parse(&u, l4, l4len, ip.src, ip.dst, 0);
+        we = us_udp_parse(&u, l4, l4len, ip.src, ip.dst, csum);
         if (we == US_WIRE_BAD_CHECKSUM) {
             s->bad_l4_csum++;
             we = us_udp_parse(&u, l4, l4len, ip.src, ip.dst, US_WIRE_SKIP_CSUM);
@@ -445,7 +479,7 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
     }
     if (ip.proto == US_IP_PROTO_ICMP) {
         us_icmp_repr m;
-        we = us_icmp_parse(&m, l4, l4len, 0);
+        we = us_icmp_parse(&m, l4, l4len, csum);
         if (we == US_WIRE_BAD_CHECKSUM) {
             s->bad_l4_csum++;
             we = us_icmp_parse(&m, l4, l4len, US_WIRE_SKIP_CSUM);
@@ -469,12 +503,25 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
     return SB_OK;
 }
 
+sb_flows_opts sb_flows_opts_default(void)
+{
+    sb_flows_opts o = {.check_csum = true};
+    return o;
+}
+
 sb_status sb_flows_extract(sb_flows *out, const sb_trace *t, sb_err *err)
+{
+    return sb_flows_extract_opts(out, t, NULL, err);
+}
+
+sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
+                                sb_err *err)
 {
     memset(out, 0, sizeof *out);
     ctx c;
     memset(&c, 0, sizeof c);
     c.out = out;
+    c.check_csum = opts ? opts->check_csum : true;
     out->n_frames = t->n;
     out->frame_flow = malloc((t->n ? t->n : 1) * sizeof *out->frame_flow);
     out->frame_dir = calloc(t->n ? t->n : 1, sizeof *out->frame_dir);

@@ -6,9 +6,13 @@
 
 static uint64_t hash_key(const uint8_t *k)
 {
-    uint64_t h = 0xcbf29ce484222325ull; /* FNV-1a, then a splitmix finaliser to spread it */
-    for (size_t i = 0; i < SB__KEYMAP_KEY; i++)
-        h = (h ^ k[i]) * 0x100000001b3ull;
+    /* The key's two 64-bit halves, each multiplied by an odd constant, then a splitmix finaliser
+     * to spread them (a byte-by-byte hash cost more than the lookup it served). Either byte order
+     * of the halves hashes as well: nothing depends on where a key lands. */
+    uint64_t a, b;
+    memcpy(&a, k, 8);
+    memcpy(&b, k + 8, 8);
+    uint64_t h = a * 0x9e3779b97f4a7c15ull ^ (b * 0xc2b2ae3d27d4eb4full + (b >> 29));
     h = (h ^ (h >> 30)) * 0xbf58476d1ce4e5b9ull;
     h = (h ^ (h >> 27)) * 0x94d049bb133111ebull;
     return h ^ (h >> 31);

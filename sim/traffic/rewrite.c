@@ -261,11 +261,17 @@ static uint16_t csum_update32_at(uint16_t csum, uint32_t oldv, uint32_t newv, si
 
 /* Replace the 32-bit field at hdr + off (off counted from the checksummed message's start) and
  * patch *csum. */
-static void patch32(uint8_t *hdr, size_t off, uint32_t newv, uint16_t *csum)
+static inline void patch32(uint8_t *hdr, size_t off, uint32_t newv, uint16_t *csum)
 {
     uint32_t oldv = us_get_be32(hdr + off);
     us_put_be32(hdr + off, newv);
     *csum = csum_update32_at(*csum, oldv, newv, off);
+}
+
+/* A checksum after fields changed by delta = the sum of ~old and new 16-bit words (< 2^20). */
+static inline uint16_t csum_add_delta(uint16_t csum, uint32_t delta)
+{
+    return (uint16_t)~us_csum_fold((uint32_t)(uint16_t)~csum + delta);
 }
 
 /* Shift every SACK edge in the TCP options at tcp[20, hl) by delta. */
@@ -349,6 +355,40 @@ static bool rewrite_arp(const sb_rw *rw, const uint8_t *in, size_t len, uint8_t 
     return true;
 }
 
+/* The IPv4 header fields the rewriting reads. */
+typedef struct rw_ipv4 {
+    uint32_t src, dst;
+    size_t header_len, payload_len;
+    uint16_t frag_offset; /* in 8-byte units: only whether it is 0 matters */
+    bool more_frags;
+    uint8_t proto;
+} rw_ipv4;
+
+/* Read the IPv4 header of an untagged Ethernet II frame (a trace's frames are normalised so).
+ * Only the checks that keep every later access inside the frame: the frame's flow was found by
+ * parsing these same bytes in full (sb_flows_extract), and doing that again for every replayed
+ * frame cost more than the rewriting itself. */
+static bool rw_ipv4_read(const uint8_t *in, size_t len, rw_ipv4 *ip)
+{
+    if (len < US_ETH_HDR_LEN + US_IPV4_HDR_LEN ||
+        us_get_be16(in + 2 * US_ETH_ADDR_LEN) != US_ETHERTYPE_IPV4)
+        return false;
+    const uint8_t *h = in + US_ETH_HDR_LEN;
+    size_t avail = len - US_ETH_HDR_LEN;
+    size_t hl = (size_t)(h[0] & 0x0Fu) * 4u, total = us_get_be16(h + 2);
+    if ((h[0] >> 4) != 4 || hl < US_IPV4_HDR_LEN || hl > avail || total < hl || total > avail)
+        return false;
+    uint16_t frag = us_get_be16(h + 6);
+    ip->src = us_get_be32(h + IP_SRC_OFF);
+    ip->dst = us_get_be32(h + IP_DST_OFF);
+    ip->header_len = hl;
+    ip->payload_len = total - hl;
+    ip->frag_offset = frag & 0x1FFFu;
+    ip->more_frags = (frag & 0x2000u) != 0;
+    ip->proto = h[9];
+    return true;
+}
+
 sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, uint8_t *out,
                       sb_rw_action *act, sb_err *err)
 {
@@ -372,12 +412,9 @@ sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, ui
         return SB_OK;
     }
     /* Check everything on in first. */
-    us_eth_repr e;
-    size_t off;
-    us_ipv4_repr ip;
-    if (us_eth_parse(&e, in, len, &off) != US_WIRE_OK || off != US_ETH_HDR_LEN ||
-        e.ethertype != US_ETHERTYPE_IPV4 ||
-        us_ipv4_parse(&ip, in + off, len - off, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+    const size_t off = US_ETH_HDR_LEN;
+    rw_ipv4 ip;
+    if (!rw_ipv4_read(in, len, &ip))
         return sb__fail(err, SB_EINVAL, "rewriter: frame %zu is not the IPv4 frame of flow %u",
                         index, (unsigned)fi);
     const sb_flow *f = &fl->flows[fi];
@@ -442,24 +479,25 @@ sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, ui
         memmove(out, in, len);
     uint32_t new_src = dir == SB_C2S ? peer->ip : rw->cfg.stack.ip;
     uint32_t new_dst = dir == SB_C2S ? rw->cfg.stack.ip : peer->ip;
-    us_eth_repr ne = e;
-    memcpy(ne.src, dir == SB_C2S ? peer->mac : rw->cfg.stack.mac, 6);
-    memcpy(ne.dst, dir == SB_C2S ? rw->cfg.stack.mac : peer->mac, 6);
-    us_eth_emit(&ne, out);
+    memcpy(out, dir == SB_C2S ? rw->cfg.stack.mac : peer->mac, US_ETH_ADDR_LEN);
+    memcpy(out + US_ETH_ADDR_LEN, dir == SB_C2S ? peer->mac : rw->cfg.stack.mac, US_ETH_ADDR_LEN);
 
     uint8_t *iph = out + off;
-    uint32_t old_src = ip.src, old_dst = ip.dst;
+    us_put_be32(iph + IP_SRC_OFF, new_src);
+    us_put_be32(iph + IP_DST_OFF, new_dst);
+    /* The two addresses change the IPv4 header checksum and, through the pseudo-header, the TCP or
+     * UDP one by the same amount: summed once, added to each (RFC 1624 eqn. 3; folding once gives
+     * the same bits as updating field by field). */
+    uint32_t addr_delta = (uint16_t)~(ip.src >> 16) + (uint16_t)~(ip.src & 0xFFFFu) +
+                          (uint16_t)~(ip.dst >> 16) + (uint16_t)~(ip.dst & 0xFFFFu) +
+                          (new_src >> 16) + (new_src & 0xFFFFu) + (new_dst >> 16) +
+                          (new_dst & 0xFFFFu);
     uint16_t ipcsum = us_get_be16(iph + IP_CSUM_OFF);
-    patch32(iph, IP_SRC_OFF, new_src, &ipcsum);
-    patch32(iph, IP_DST_OFF, new_dst, &ipcsum);
-    us_put_be16(iph + IP_CSUM_OFF, ipcsum);
+    us_put_be16(iph + IP_CSUM_OFF, csum_add_delta(ipcsum, addr_delta));
 
     uint8_t *l4o = iph + ip.header_len;
     if (tcp) {
-        uint16_t c = us_get_be16(l4o + TCP_CSUM_OFF);
-        /* The pseudo-header addresses: the same update as for a field at an even offset. */
-        c = us_csum_update32(c, old_src, new_src);
-        c = us_csum_update32(c, old_dst, new_dst);
+        uint16_t c = csum_add_delta(us_get_be16(l4o + TCP_CSUM_OFF), addr_delta);
         if (map_seq)
             patch32(l4o, TCP_SEQ_OFF, t.seq + seq_delta, &c);
         if (map_ack) {
@@ -471,8 +509,7 @@ sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, ui
     } else if (has_l4 && ip.proto == US_IP_PROTO_UDP && l4len >= US_UDP_HDR_LEN) {
         uint16_t c = us_get_be16(l4o + UDP_CSUM_OFF);
         if (c != 0) { /* 0: sent without checksum, stays so */
-            c = us_csum_update32(c, old_src, new_src);
-            c = us_csum_update32(c, old_dst, new_dst);
+            c = csum_add_delta(c, addr_delta);
             us_put_be16(l4o + UDP_CSUM_OFF, c ? c : 0xffffu);
         }
     }

@@ -1,13 +1,28 @@
 /* sbtraffic: pcap reading through libpcap, and the normalisation of every link type we read into
  * an untagged Ethernet II frame. libpcap does the file format (byte order, µs/ns, pcapng with one
- * link type); this file does link headers, VLAN tags and the accounting of what was skipped. */
+ * link type); this file does link headers, VLAN tags and the accounting of what was skipped.
+ *
+ * sb_trace_load of a classic pcap file (version 2.4, either byte order, µs or ns) maps the file and
+ * walks its records in place, because libpcap's two freads and the copies after them cost several
+ * hundred instructions a record, a good part of replaying the frame: an Ethernet frame without
+ * tags is then used where it lies in the file, anything else is normalised into the arena. It reads a record directly only when libpcap
+ * would hand it out unchanged (whole header and data present, caplen within the snapshot length
+ * and libpcap's sanity maximum, both timestamp fields below 2^31 so their signedness cannot
+ * matter); at the first record that needs libpcap's judgement (a damaged or cut-off record, an
+ * oversized caplen) libpcap is moved to that record's offset and reads the rest, so what is
+ * loaded, the counts and every error message are libpcap's. pcapng and older pcap versions are
+ * read by libpcap throughout. */
 #include "sbtraffic/trace.h"
 
 #include <errno.h>
+#include <fcntl.h>
 #include <limits.h>
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
+#include <sys/mman.h>
+#include <sys/stat.h>
+#include <unistd.h>
 
 #include <pcap/pcap.h>
 
@@ -208,6 +223,57 @@ void sb_trace_reader_info(const sb_trace_reader *r, sb_trace *info)
     info->stats = r->stats;
 }
 
+/* The accounting every record goes through, however it was read: its time relative to the first
+ * record (clamped so that it never runs backwards), its index, and caplen < len skipped. Returns
+ * false for a record to skip. */
+static bool record_begin(sb_trace_reader *r, int64_t abs_ns, uint32_t caplen, uint32_t len,
+                         uint64_t *rel_ns, uint64_t *index)
+{
+    *index = r->stats.records++;
+    if (!r->have_first) {
+        r->have_first = true;
+        r->first_abs_ns = abs_ns;
+    }
+    uint64_t rel = abs_ns > r->first_abs_ns ? (uint64_t)(abs_ns - r->first_abs_ns) : 0;
+    if (rel < r->last_rel_ns) {
+        r->stats.ts_backwards++;
+        rel = r->last_rel_ns;
+    }
+    r->last_rel_ns = rel;
+    *rel_ns = rel;
+    if (caplen < len) {
+        r->stats.truncated++;
+        return false;
+    }
+    return true;
+}
+
+/* After normalising: the ethertype filter and the counts of kept frames. Returns false for a frame
+ * to skip. */
+static bool record_keep(sb_trace_reader *r, uint16_t et, uint8_t tags)
+{
+    if (et != US_ETHERTYPE_IPV4 && et != US_ETHERTYPE_ARP) {
+        r->stats.non_ip++;
+        if (!r->opts.keep_non_ip)
+            return false;
+    }
+    if (tags)
+        r->stats.vlan_frames++;
+    r->stats.kept++;
+    return true;
+}
+
+static void record_frame(sb_frame *f, uint64_t rel, uint64_t index, size_t len, uint16_t et,
+                         uint8_t tags, const uint8_t *data)
+{
+    f->ts_ns = rel;
+    f->len = (uint32_t)len;
+    f->index = index > UINT32_MAX ? UINT32_MAX : (uint32_t)index;
+    f->ethertype = et;
+    f->vlan_tags = tags;
+    f->data = data;
+}
+
 int sb_trace_reader_next(sb_trace_reader *r, sb_frame *f, sb_err *err)
 {
     if (r->failed)
@@ -226,23 +292,11 @@ int sb_trace_reader_next(sb_trace_reader *r, sb_frame *f, sb_err *err)
                      (unsigned long long)r->stats.records, pcap_geterr(r->pcap));
             return sb__fail(err, SB_EPARTIAL, "%s", r->fail_msg);
         }
-        uint64_t index = r->stats.records++;
         /* ns since the epoch (tv_usec holds ns: we opened with nanosecond precision). */
         int64_t abs_ns = (int64_t)h->ts.tv_sec * 1000000000 + (int64_t)h->ts.tv_usec;
-        if (!r->have_first) {
-            r->have_first = true;
-            r->first_abs_ns = abs_ns;
-        }
-        uint64_t rel = abs_ns > r->first_abs_ns ? (uint64_t)(abs_ns - r->first_abs_ns) : 0;
-        if (rel < r->last_rel_ns) {
-            r->stats.ts_backwards++;
-            rel = r->last_rel_ns;
-        }
-        r->last_rel_ns = rel;
-        if (h->caplen < h->len) {
-            r->stats.truncated++;
+        uint64_t rel, index;
+        if (!record_begin(r, abs_ns, h->caplen, h->len, &rel, &index))
             continue;
-        }
         size_t need = (size_t)h->caplen + US_ETH_HDR_LEN;
         if (need > r->buf_cap) {
             uint8_t *nb = realloc(r->buf, need);
@@ -265,22 +319,193 @@ int sb_trace_reader_next(sb_trace_reader *r, sb_frame *f, sb_err *err)
             r->stats.malformed++;
             continue;
         }
-        if (et != US_ETHERTYPE_IPV4 && et != US_ETHERTYPE_ARP) {
-            r->stats.non_ip++;
-            if (!r->opts.keep_non_ip)
-                continue;
-        }
-        if (tags)
-            r->stats.vlan_frames++;
-        r->stats.kept++;
-        f->ts_ns = rel;
-        f->len = (uint32_t)len;
-        f->index = index > UINT32_MAX ? UINT32_MAX : (uint32_t)index;
-        f->ethertype = et;
-        f->vlan_tags = tags;
-        f->data = r->buf;
+        if (!record_keep(r, et, tags))
+            continue;
+        record_frame(f, rel, index, len, et, tags, r->buf);
         return 1;
     }
+}
+
+/* What sb_trace_load is building. Frames normalised into the arena get their data pointer at the
+ * end (the arena moves as it grows): fix_idx / fix_off remember which and where. */
+typedef struct loader {
+    sb_frame *frames;
+    size_t n, cap;
+    uint8_t *arena;
+    size_t arena_len, arena_cap;
+    size_t *fix_idx, *fix_off;
+    size_t n_fix, fix_cap;
+} loader;
+
+static void loader_free(loader *L)
+{
+    free(L->frames);
+    free(L->arena);
+    free(L->fix_idx);
+    free(L->fix_off);
+    memset(L, 0, sizeof *L);
+}
+
+/* Room for one more frame. */
+static bool loader_frame_room(loader *L)
+{
+    if (L->n < L->cap)
+        return true;
+    size_t ncap = L->cap ? 2 * L->cap : 256;
+    sb_frame *nf = realloc(L->frames, ncap * sizeof *nf);
+    if (!nf)
+        return false;
+    L->frames = nf;
+    L->cap = ncap;
+    return true;
+}
+
+/* Room for need more bytes in the arena: where they go, or NULL. */
+static uint8_t *loader_arena_room(loader *L, size_t need)
+{
+    if (L->arena_len + need > L->arena_cap) {
+        size_t ncap = L->arena_cap ? 2 * L->arena_cap : 65536;
+        while (ncap < L->arena_len + need)
+            ncap *= 2;
+        uint8_t *na = realloc(L->arena, ncap);
+        if (!na)
+            return NULL;
+        L->arena = na;
+        L->arena_cap = ncap;
+    }
+    return L->arena + L->arena_len;
+}
+
+/* The frame about to be appended (L->n) lives at the arena's current end; len bytes are there. */
+static bool loader_arena_frame(loader *L, size_t len)
+{
+    if (L->n_fix == L->fix_cap) {
+        size_t ncap = L->fix_cap ? 2 * L->fix_cap : 256;
+        size_t *ni = realloc(L->fix_idx, ncap * sizeof *ni);
+        if (ni)
+            L->fix_idx = ni;
+        size_t *no = ni ? realloc(L->fix_off, ncap * sizeof *no) : NULL;
+        if (!no)
+            return false;
+        L->fix_off = no;
+        L->fix_cap = ncap;
+    }
+    L->fix_idx[L->n_fix] = L->n;
+    L->fix_off[L->n_fix] = L->arena_len;
+    L->n_fix++;
+    L->arena_len += len;
+    return true;
+}
+
+#define PCAP_FILE_HDR 24u
+#define PCAP_REC_HDR 16u
+#define PCAP_MAX_CAPLEN 262144u /* libpcap's sanity maximum for every link type read here */
+
+static uint32_t swap32(uint32_t v)
+{
+    return (v >> 24) | ((v >> 8) & 0xff00u) | ((v << 8) & 0xff0000u) | (v << 24);
+}
+
+/* Map path when it is a classic pcap file of version 2.4 in the byte order libpcap found (the
+ * records sb_trace_load reads in place). NULL otherwise, or when it cannot be mapped: libpcap
+ * then reads it all. */
+static const uint8_t *map_classic_pcap(const sb_trace_reader *r, const char *path, size_t *len)
+{
+    if (r->pcapng)
+        return NULL;
+    int fd = open(path, O_RDONLY);
+    if (fd < 0)
+        return NULL;
+    struct stat st;
+    void *m = MAP_FAILED;
+    if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)PCAP_FILE_HDR &&
+        (uint64_t)st.st_size <= SIZE_MAX)
+        m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+    close(fd);
+    if (m == MAP_FAILED)
+        return NULL;
+    const uint8_t *p = m;
+    uint32_t magic;
+    uint16_t vmaj, vmin;
+    memcpy(&magic, p, 4);
+    memcpy(&vmaj, p + 4, 2);
+    memcpy(&vmin, p + 6, 2);
+    bool swapped = magic == 0xd4c3b2a1u || magic == 0x4d3cb2a1u;
+    if (swapped) {
+        vmaj = (uint16_t)(vmaj >> 8 | vmaj << 8);
+        vmin = (uint16_t)(vmin >> 8 | vmin << 8);
+    }
+    bool classic = magic == 0xa1b2c3d4u || magic == 0xa1b23c4du || swapped;
+    if (!classic || swapped != r->swapped || vmaj != 2 || vmin != 4) {
+        munmap(m, (size_t)st.st_size);
+        return NULL;
+    }
+    *len = (size_t)st.st_size;
+    return p;
+}
+
+/* Read the mapped records in place from the first on, as libpcap would hand them out (see the
+ * top of the file). *stop gets the offset of the first record left to libpcap (map_len when every
+ * record was read); *used whether a frame points into the map. SB_OK or SB_ENOMEM. */
+static sb_status load_mapped(sb_trace_reader *r, loader *L, const uint8_t *map, size_t map_len,
+                             size_t *stop, bool *used)
+{
+    int snap = pcap_snapshot(r->pcap);
+    uint32_t max_cap = snap > 0 && (uint32_t)snap < PCAP_MAX_CAPLEN ? (uint32_t)snap
+                                                                     : PCAP_MAX_CAPLEN;
+    size_t off = PCAP_FILE_HDR;
+    *used = false;
+    while (off < map_len) {
+        if (map_len - off < PCAP_REC_HDR)
+            break;
+        uint32_t h[4];
+        memcpy(h, map + off, sizeof h);
+        if (r->swapped) {
+            for (int i = 0; i < 4; i++)
+                h[i] = swap32(h[i]);
+        }
+        uint32_t caplen = h[2], len = h[3];
+        if (h[0] >= 0x80000000u || h[1] >= 0x80000000u || caplen > max_cap ||
+            caplen > map_len - off - PCAP_REC_HDR)
+            break;
+        const uint8_t *d = map + off + PCAP_REC_HDR;
+        off += PCAP_REC_HDR + caplen;
+        int64_t abs_ns = (int64_t)h[0] * 1000000000 + (int64_t)h[1] * (r->nanosecond ? 1 : 1000);
+        uint64_t rel, index;
+        if (!record_begin(r, abs_ns, caplen, len, &rel, &index))
+            continue;
+        if (!loader_frame_room(L))
+            return SB_ENOMEM;
+        if (r->linktype == SB_DLT_EN10MB && caplen >= US_ETH_HDR_LEN) {
+            /* Untagged: the frame is already what normalising would make of it. */
+            uint16_t et = us_get_be16(d + 2 * US_ETH_ADDR_LEN);
+            if (et != US_ETHERTYPE_VLAN && et != US_ETHERTYPE_QINQ &&
+                et != US_ETHERTYPE_QINQ_OLD) {
+                if (record_keep(r, et, 0)) {
+                    record_frame(&L->frames[L->n++], rel, index, caplen, et, 0, d);
+                    *used = true;
+                }
+                continue;
+            }
+        }
+        uint8_t *out = loader_arena_room(L, (size_t)caplen + US_ETH_HDR_LEN);
+        if (!out)
+            return SB_ENOMEM;
+        size_t flen;
+        uint16_t et;
+        uint8_t tags;
+        if (sb_frame_normalise(r->linktype, d, caplen, out, &flen, &et, &tags) != SB_OK) {
+            r->stats.malformed++;
+            continue;
+        }
+        if (!record_keep(r, et, tags))
+            continue;
+        if (!loader_arena_frame(L, flen))
+            return SB_ENOMEM;
+        record_frame(&L->frames[L->n++], rel, index, flen, et, tags, NULL);
+    }
+    *stop = off;
+    return SB_OK;
 }
 
 sb_status sb_trace_load(sb_trace *t, const char *path, const sb_trace_opts *opts, sb_err *err)
@@ -292,45 +517,36 @@ sb_status sb_trace_load(sb_trace *t, const char *path, const sb_trace_opts *opts
     if (st != SB_OK)
         return st;
 
-    size_t cap = 0, arena_cap = 0, arena_len = 0;
-    size_t *offs = NULL;
-    sb_frame *frames = NULL;
-    uint8_t *arena = NULL;
-    size_t n = 0;
+    loader L;
+    memset(&L, 0, sizeof L);
+    size_t map_len = 0;
+    const uint8_t *map = map_classic_pcap(r, path, &map_len);
+    bool map_used = false;
+    bool libpcap_reads = true;
+    if (map) {
+        size_t stop = map_len;
+        st = load_mapped(r, &L, map, map_len, &stop, &map_used);
+        if (st != SB_OK)
+            st = sb__fail(err, SB_ENOMEM, "%s: out of memory after %zu frames", path, L.n);
+        else if (stop >= map_len)
+            libpcap_reads = false;
+        else if (fseeko(pcap_file(r->pcap), (off_t)stop, SEEK_SET) != 0)
+            st = sb__fail(err, SB_EIO, "%s: cannot seek to offset %zu: %s", path, stop,
+                          strerror(errno));
+    }
+
     sb_frame f;
-    int rc;
-    st = SB_OK;
-    while ((rc = sb_trace_reader_next(r, &f, err)) == 1) {
-        if (n == cap) {
-            size_t ncap = cap ? 2 * cap : 256;
-            sb_frame *nf = realloc(frames, ncap * sizeof *nf);
-            size_t *no = nf ? realloc(offs, ncap * sizeof *no) : NULL;
-            if (nf)
-                frames = nf;
-            if (!no) {
-                st = sb__fail(err, SB_ENOMEM, "%s: out of memory after %zu frames", path, n);
-                break;
-            }
-            offs = no;
-            cap = ncap;
+    int rc = 0;
+    while (st == SB_OK && libpcap_reads && (rc = sb_trace_reader_next(r, &f, err)) == 1) {
+        uint8_t *out;
+        if (!loader_frame_room(&L) || !(out = loader_arena_room(&L, f.len)) ||
+            !loader_arena_frame(&L, f.len)) {
+            st = sb__fail(err, SB_ENOMEM, "%s: out of memory after %zu frames", path, L.n);
+            break;
         }
-        if (arena_len + f.len > arena_cap) {
-            size_t ncap = arena_cap ? 2 * arena_cap : 65536;
-            while (ncap < arena_len + f.len)
-                ncap *= 2;
-            uint8_t *na = realloc(arena, ncap);
-            if (!na) {
-                st = sb__fail(err, SB_ENOMEM, "%s: out of memory after %zu frames", path, n);
-                break;
-            }
-            arena = na;
-            arena_cap = ncap;
-        }
-        memcpy(arena + arena_len, f.data, f.len);
-        frames[n] = f;
-        offs[n] = arena_len;
-        arena_len += f.len;
-        n++;
+        memcpy(out, f.data, f.len);
+        f.data = NULL;
+        L.frames[L.n++] = f;
     }
     if (st == SB_OK && rc < 0)
         st = (sb_status)rc; /* SB_EPARTIAL, message already in err */
@@ -338,21 +554,28 @@ sb_status sb_trace_load(sb_trace *t, const char *path, const sb_trace_opts *opts
     sb_trace_reader_close(r);
 
     if (st != SB_OK && !(st == SB_EPARTIAL && o.keep_partial)) {
-        free(frames);
-        free(offs);
-        free(arena);
+        loader_free(&L);
+        if (map)
+            munmap((void *)(uintptr_t)map, map_len);
         sb_trace_stats keep = t->stats;
         memset(t, 0, sizeof *t);
         t->stats = keep; /* the counts still tell what happened */
         return st;
     }
-    for (size_t i = 0; i < n; i++)
-        frames[i].data = arena + offs[i];
-    free(offs);
-    t->n = n;
-    t->frames = frames;
-    t->arena = arena;
-    t->duration_ns = n ? frames[n - 1].ts_ns : 0;
+    for (size_t i = 0; i < L.n_fix; i++)
+        L.frames[L.fix_idx[i]].data = L.arena + L.fix_off[i];
+    if (map && map_used) {
+        t->map_ = map;
+        t->map_len_ = map_len;
+    } else if (map) {
+        munmap((void *)(uintptr_t)map, map_len);
+    }
+    t->n = L.n;
+    t->frames = L.frames;
+    t->arena = L.arena;
+    t->duration_ns = L.n ? L.frames[L.n - 1].ts_ns : 0;
+    free(L.fix_idx);
+    free(L.fix_off);
     return st;
 }
 
@@ -362,5 +585,7 @@ void sb_trace_free(sb_trace *t)
         return;
     free(t->frames);
     free(t->arena);
+    if (t->map_)
+        munmap((void *)(uintptr_t)t->map_, t->map_len_);
     memset(t, 0, sizeof *t);
 }

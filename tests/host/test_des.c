@@ -307,6 +307,52 @@ static void test_des_random_against_reference(void **state)
     sb_des_free(&d);
 }
 
+/* The event beside the heap runs in the same (time, insertion) order as heap events, a new one
+ * replaces the pending one, it counts as pending, and step_until stops at the horizon. */
+static void side_record(void *ctx, void *arg)
+{
+    log_t *l = ctx;
+    ev_t *e = arg;
+    l->ids[l->n] = e->id;
+    l->at[l->n] = sb_des_now(l->d);
+    l->n++;
+    if (e->schedule_id) /* reschedule itself, as a trace source does */
+        sb_des_schedule_side(l->d, e->schedule_at, side_record, l, e->child);
+}
+
+static void test_des_side_event_order(void **state)
+{
+    (void)state;
+    sb_des d;
+    sb_des_init(&d);
+    log_t l = {.d = &d};
+    ev_t h[3] = {{.id = 1}, {.id = 3}, {.id = 5}};
+    ev_t s2 = {.id = 4};
+    ev_t s1 = {.id = 2, .schedule_id = 4, .schedule_at = 20, .child = &s2};
+    ev_t gone = {.id = 99};
+    sb_des_schedule(&d, 10, record, &l, &h[0]);  /* seq 0 */
+    sb_des_schedule_side(&d, 10, side_record, &l, &gone);
+    sb_des_schedule_side(&d, 10, side_record, &l, &s1); /* replaces `gone`; after h[0] */
+    sb_des_schedule(&d, 10, record, &l, &h[1]);  /* after s1 */
+    sb_des_schedule(&d, 20, record, &l, &h[2]);  /* before s2, scheduled later from s1 */
+    assert_int_equal(sb_des_pending(&d), 4);
+    assert_int_equal(sb_des_next_time(&d), 10);
+    assert_int_equal(sb_des_step_until(&d, 9), 0);
+    assert_int_equal(sb_des_run_until(&d, 15), SB_DES_DONE);
+    assert_int_equal(l.n, 3);
+    assert_int_equal(sb_des_pending(&d), 2);
+    assert_int_equal(sb_des_run(&d), SB_DES_DONE);
+    const int want[5] = {1, 2, 3, 5, 4};
+    assert_int_equal(l.n, 5);
+    for (int i = 0; i < 5; i++)
+        assert_int_equal(l.ids[i], want[i]);
+    assert_int_equal(l.at[4], 20);
+    assert_int_equal(d.events_run, 5);
+    assert_int_equal(sb_des_pending(&d), 0);
+    assert_int_equal(sb_des_next_time(&d), US_TIME_NEVER);
+    sb_des_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -319,6 +365,7 @@ int main(void)
         cmocka_unit_test(test_des_stop),
         cmocka_unit_test(test_des_clock_interface),
         cmocka_unit_test(test_des_random_against_reference),
+        cmocka_unit_test(test_des_side_event_order),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -583,6 +583,51 @@ static void test_nic_under_stack_arp(void **state)
     sb_des_free(&e.d);
 }
 
+/* A frame built in sb_nic_rx_buffer is queued as it is (through a link too); a buffer not handed
+ * over is lent again; frames from elsewhere are still copied. */
+static void test_nic_rx_buffer_in_place(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(8, 2, 16);
+    uint8_t *b = sb_nic_rx_buffer(&f->nic);
+    assert_non_null(b);
+    assert_ptr_equal(sb_nic_rx_buffer(&f->nic), b); /* not handed over yet: the same */
+    uint32_t seq = 7;
+    memset(b, 0xAB, 200);
+    memcpy(b, &seq, 4);
+    sb_nic_arrive(&f->nic, b, 200, 100);
+    uint8_t *b2 = sb_nic_rx_buffer(&f->nic);
+    assert_non_null(b2);
+    assert_ptr_not_equal(b2, b); /* b is in the queue now */
+    seq = 8;
+    memcpy(b2, &seq, 4);
+    arrive(f, 9, 100, 150); /* copied from the caller's buffer */
+    /* Through a link that loses everything: b2 stays lent, and is lent again. */
+    sb_link lossy;
+    sb_link_config lc;
+    sb_link_config_default(&lc);
+    lc.rate_bps = 0;
+    lc.loss = 1.0;
+    lc.handover = SB_LINK_AT_SEND;
+    assert_int_equal(sb_link_init(&lossy, &lc, NULL, sb_nic_link_deliver, &f->nic, NULL), SB_OK);
+    assert_int_equal(sb_link_send(&lossy, b2, 120, 160, NULL), SB_LINK_LOST);
+    assert_ptr_equal(sb_nic_rx_buffer(&f->nic), b2);
+    sb_link_free(&lossy);
+    f->hc.cpu = 200;
+    us_pbuf *p = f->dev.rx(f->dev.ctx);
+    assert_non_null(p);
+    assert_int_equal(seq_of(p), 7);
+    assert_int_equal(p->tot_len, 200);
+    uint8_t byte;
+    assert_int_equal(us_pbuf_copy_partial(p, &byte, 1, 150), 1);
+    assert_int_equal(byte, 0xAB);
+    us_pbuf_free(p);
+    assert_int_equal(rx_at(f, 200), 9);
+    assert_int_equal(rx_at(f, 200), UINT32_MAX);
+    assert_int_equal(sb_nic_get_stats(&f->nic)->rx_arrived, 2);
+    fx_free(f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -597,6 +642,7 @@ int main(void)
         cmocka_unit_test(test_nic_irq_future_arrivals),
         cmocka_unit_test(test_nic_tx_slots),
         cmocka_unit_test(test_nic_under_stack_arp),
+        cmocka_unit_test(test_nic_rx_buffer_in_place),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -284,6 +284,48 @@ static void test_flows_empty_trace(void **state)
     sb_flows_free(NULL);
 }
 
+/* Without checksum verification (a replay's flow pass) every public capture gives the same flows,
+ * per-frame flows and counts; only the bad-checksum counts stay 0. */
+static void test_flows_unchecked_checksums_same_flows(void **state)
+{
+    (void)state;
+    static const char *const names[] = {"three_http_streams.pcap", "ip4_fragments.pcap",
+                                        "one_http_stream_fin.pcap", "VlanPackets.pcap",
+                                        "nanosecs_big_endian.pcap", "802.1ad_QinQ.pcap",
+                                        "tcp-handshake-nano.pcap", "LINKTYPE_RAW_ipv4.pcap"};
+    for (size_t k = 0; k < sizeof names / sizeof names[0]; k++) {
+        sb_trace t;
+        sb_flows a, b;
+        load(&t, &a, names[k]);
+        sb_flows_opts o = sb_flows_opts_default();
+        assert_true(o.check_csum);
+        o.check_csum = false;
+        assert_int_equal(sb_flows_extract_opts(&b, &t, &o, NULL), SB_OK);
+        assert_int_equal(b.stats.bad_ip_csum + b.stats.bad_l4_csum, 0);
+        b.stats.bad_ip_csum = a.stats.bad_ip_csum;
+        b.stats.bad_l4_csum = a.stats.bad_l4_csum;
+        assert_memory_equal(&a.stats, &b.stats, sizeof a.stats);
+        assert_int_equal(a.n, b.n);
+        assert_memory_equal(a.frame_flow, b.frame_flow, t.n * sizeof *a.frame_flow);
+        assert_memory_equal(a.frame_dir, b.frame_dir, t.n);
+        for (size_t i = 0; i < a.n; i++) {
+            const sb_flow *x = &a.flows[i], *y = &b.flows[i];
+            assert_memory_equal(&x->key, &y->key, sizeof x->key);
+            assert_memory_equal(x->pkts, y->pkts, sizeof x->pkts);
+            assert_memory_equal(x->bytes, y->bytes, sizeof x->bytes);
+            assert_int_equal(x->n_msgs, y->n_msgs);
+            for (size_t m = 0; m < x->n_msgs; m++) {
+                assert_int_equal(x->msgs[m].dir, y->msgs[m].dir);
+                assert_int_equal(x->msgs[m].bytes, y->msgs[m].bytes);
+                assert_int_equal(x->msgs[m].pkts, y->msgs[m].pkts);
+            }
+        }
+        sb_flows_free(&a);
+        sb_flows_free(&b);
+        sb_trace_free(&t);
+    }
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -296,6 +338,7 @@ int main(void)
         cmocka_unit_test(test_flows_tcp_synack_first_client_is_receiver),
         cmocka_unit_test(test_flows_tcp_tuple_reuse_after_close),
         cmocka_unit_test(test_flows_empty_trace),
+        cmocka_unit_test(test_flows_unchecked_checksums_same_flows),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -264,8 +264,10 @@ static void test_gen_bursty_back_to_back(void **state)
     load_gen(SB_GEN_BURSTY, &p, &t, NULL);
     assert_true(t.n > 8 + 64);
     assert_int_equal((t.n - 8) % 64, 0);
-    /* 14 + 20 + 8 + 512 bytes + 24 of preamble, FCS and gap, at 100 Mbit/s. */
-    const uint64_t wire = (14 + 20 + 8 + 512 + 24) * 8 * 10;
+    /* 14 + 20 + 8 + 128 bytes + 24 of preamble, FCS and gap, at 1 Gbit/s. */
+    assert_int_equal(p.size, 128);
+    assert_true(p.link_mbps == 1000);
+    const uint64_t wire = (14 + 20 + 8 + 128 + 24) * 8;
     for (size_t i = 9; i < 8 + 64; i++)
         assert_int_equal(t.frames[i].ts_ns - t.frames[i - 1].ts_ns, wire);
     sb_trace_free(&t);

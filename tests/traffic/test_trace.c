@@ -433,6 +433,133 @@ static void test_trace_reader_error_sticks(void **state)
     sb_trace_reader_close(r);
 }
 
+/* sb_trace_load (which reads classic pcap records in place) and the libpcap reader give the same
+ * frames, counts and error for the file at path. */
+static void assert_load_matches_reader(const char *path)
+{
+    sb_trace_opts o = sb_trace_opts_default();
+    o.keep_partial = true;
+    sb_trace t;
+    sb_err lerr, rerr;
+    memset(&lerr, 0, sizeof lerr);
+    memset(&rerr, 0, sizeof rerr);
+    sb_status lst = sb_trace_load(&t, path, &o, &lerr);
+    sb_trace_reader *r;
+    assert_int_equal(sb_trace_reader_open(&r, path, &o, NULL), SB_OK);
+    sb_frame f;
+    size_t i = 0;
+    int rc;
+    while ((rc = sb_trace_reader_next(r, &f, &rerr)) == 1) {
+        assert_true(i < t.n);
+        const sb_frame *g = &t.frames[i];
+        assert_int_equal(f.len, g->len);
+        assert_int_equal(f.ts_ns, g->ts_ns);
+        assert_int_equal(f.index, g->index);
+        assert_int_equal(f.ethertype, g->ethertype);
+        assert_int_equal(f.vlan_tags, g->vlan_tags);
+        assert_memory_equal(f.data, g->data, f.len);
+        i++;
+    }
+    assert_int_equal(i, t.n);
+    assert_int_equal(lst, rc == 0 ? SB_OK : rc);
+    if (rc < 0)
+        assert_string_equal(lerr.msg, rerr.msg);
+    sb_trace info;
+    sb_trace_reader_info(r, &info);
+    assert_memory_equal(&info.stats, &t.stats, sizeof info.stats);
+    assert_int_equal(info.start_ns, t.start_ns);
+    assert_int_equal(t.duration_ns, t.n ? t.frames[t.n - 1].ts_ns : 0);
+    sb_trace_reader_close(r);
+    sb_trace_free(&t);
+}
+
+static void test_trace_load_matches_reader_public(void **state)
+{
+    (void)state;
+    static const char *const names[] = {
+        "802.1ad_QinQ.pcap",       "LINKTYPE_RAW_ipv4.pcap",  "VlanPackets.pcap",
+        "ip4_fragments.pcap",      "nanosecs_big_endian.pcap", "one_http_stream_fin.pcap",
+        "pcapng-example.pcapng",   "tcp-handshake-nano.pcap", "three_http_streams.pcap",
+    };
+    char p[512];
+    for (size_t i = 0; i < sizeof names / sizeof names[0]; i++)
+        assert_load_matches_reader(tt_public(p, names[i]));
+}
+
+/* Classic pcap records the loader must leave to libpcap: a file cut inside a record's data and
+ * inside a record header, a caplen above the file's snapshot length, timestamps whose sign libpcap
+ * would see, and the same in the other byte order. */
+static void write_raw_pcap(const char *path, bool swapped, uint32_t snaplen, size_t n,
+                           const uint32_t (*hdr)[4], const uint8_t *data, size_t data_len,
+                           size_t cut)
+{
+    uint8_t buf[8192];
+    size_t len = 0;
+    uint32_t fh32[5] = {0xa1b2c3d4u, 0, 0, snaplen, SB_DLT_EN10MB};
+    uint16_t ver[2] = {2, 4};
+    if (swapped) {
+        for (int i = 0; i < 5; i++)
+            fh32[i] = __builtin_bswap32(fh32[i]);
+        for (int i = 0; i < 2; i++)
+            ver[i] = __builtin_bswap16(ver[i]);
+    }
+    memcpy(buf, &fh32[0], 4);
+    memcpy(buf + 4, ver, 4);
+    memcpy(buf + 8, &fh32[1], 16);
+    len = 24;
+    for (size_t i = 0; i < n; i++) {
+        uint32_t h[4];
+        for (int k = 0; k < 4; k++)
+            h[k] = swapped ? __builtin_bswap32(hdr[i][k]) : hdr[i][k];
+        memcpy(buf + len, h, 16);
+        len += 16;
+        /* A record longer than the data given is cut there (and the file with it). */
+        size_t d = hdr[i][2] < data_len ? hdr[i][2] : data_len;
+        assert_true(len + d <= sizeof buf);
+        memcpy(buf + len, data, d);
+        len += d;
+    }
+    if (cut && cut < len)
+        len = cut;
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    assert_int_equal(fwrite(buf, 1, len, fp), len);
+    assert_int_equal(fclose(fp), 0);
+}
+
+static void test_trace_load_matches_reader_odd_records(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_tmp(p, "odd_records.pcap");
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 80};
+    uint8_t f[1514];
+    uint32_t n = (uint32_t)tt_tcp_frame(f, &a, &b, US_TCP_ACK, 1, 2, 200, NULL, 0);
+    for (int swapped = 0; swapped < 2; swapped++) {
+        /* Well-formed, then cut inside the third record's data and inside its header. */
+        const uint32_t ok[3][4] = {{1700000000u, 5, n, n}, {1700000000u, 9, n, n},
+                                   {1700000001u, 1, n, n}};
+        write_raw_pcap(p, swapped, 65535, 3, ok, f, n, 0);
+        assert_load_matches_reader(p);
+        size_t third = 24 + 2 * (16 + n);
+        write_raw_pcap(p, swapped, 65535, 3, ok, f, n, third + 16 + 10);
+        assert_load_matches_reader(p);
+        write_raw_pcap(p, swapped, 65535, 3, ok, f, n, third + 7);
+        assert_load_matches_reader(p);
+        /* caplen above the snapshot length: libpcap cuts the record to it (then caplen < len). */
+        write_raw_pcap(p, swapped, 100, 3, ok, f, n, 0);
+        assert_load_matches_reader(p);
+        /* Timestamp fields with their top bit set, and a caplen above libpcap's maximum. */
+        const uint32_t odd[4][4] = {{1700000000u, 5, n, n}, {0x80000001u, 9, n, n},
+                                    {1700000002u, 0x80000000u, n, n}, {1700000003u, 1, 300000u, n}};
+        write_raw_pcap(p, swapped, 65535, 3, odd, f, n, 0);
+        assert_load_matches_reader(p);
+        write_raw_pcap(p, swapped, 65535, 1, &odd[3], f, n, 0);
+        assert_load_matches_reader(p);
+    }
+    unlink(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -454,6 +581,8 @@ int main(void)
         cmocka_unit_test(test_trace_missing_file_one_line_error),
         cmocka_unit_test(test_trace_reader_streams_same_frames),
         cmocka_unit_test(test_trace_reader_error_sticks),
+        cmocka_unit_test(test_trace_load_matches_reader_public),
+        cmocka_unit_test(test_trace_load_matches_reader_odd_records),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -4,7 +4,12 @@
  * the heap at once (a position index per event slot), so a timer re-armed a million times leaves no
  * garbage behind and sb_des_pending() is exact; an event may cancel or schedule others, itself
  * included, from inside its callback. The clock moves only when an event runs (to its time) or when
- * sb_des_run_until() reaches its horizon. Models see the engine only through sb_des_clock(). */
+ * sb_des_run_until() reaches its horizon. Models see the engine only through sb_des_clock().
+ *
+ * One event may also be kept beside the heap (sb_des_schedule_side): for a source that reschedules
+ * itself for every frame of a long trace, the heap's sifting costs more than the source's own
+ * work. It takes its sequence number from the same counter and runs in the same (time, sequence)
+ * order, so a run is the same whichever way its events were scheduled. */
 #ifndef SBHOST_DES_H
 #define SBHOST_DES_H
 
@@ -35,6 +40,7 @@ typedef struct sb_des {
     uint32_t free_slot; /* head of the free-slot list, UINT32_MAX if none */
     uint32_t *heap;     /* slot indices, min-heap on (at, seq) */
     uint32_t heap_len;
+    sb_des_slot side;   /* the event beside the heap, pending while side.fn != NULL */
     int stop;
     uint64_t events_run;
     uint64_t alloc_fail; /* schedules refused for lack of memory */
@@ -64,15 +70,23 @@ sb_event_id sb_des_schedule(sb_des *d, us_time at, sb_event_fn fn, void *ctx, vo
  * cancelled, or is SB_EVENT_NONE. */
 int sb_des_cancel(sb_des *d, sb_event_id ev);
 
-/* Events pending, and the time of the earliest (US_TIME_NEVER if none). */
+/* Run fn(ctx, arg) at `at` (clamped to now if earlier) as the event beside the heap, replacing the
+ * one pending there, if any (it will not run). Cannot fail. */
+void sb_des_schedule_side(sb_des *d, us_time at, sb_event_fn fn, void *ctx, void *arg);
+
+/* Events pending (the one beside the heap included), and the time of the earliest (US_TIME_NEVER
+ * if none). */
 static inline uint32_t sb_des_pending(const sb_des *d)
 {
-    return d->heap_len;
+    return d->heap_len + (d->side.fn != NULL);
 }
 us_time sb_des_next_time(const sb_des *d);
 
 /* Run the earliest event (the clock moves to its time). Returns 1 if one ran, 0 if none was left. */
 int sb_des_step(sb_des *d);
+
+/* The same if the earliest event is due at or before t; else (or with none left) return 0. */
+int sb_des_step_until(sb_des *d, us_time t);
 
 /* Run every event due at or before t, in order, then move the clock to t (if t is later than now
  * and not US_TIME_NEVER). If an event calls sb_des_stop(), return SB_DES_STOPPED right after it,

@@ -76,8 +76,8 @@ typedef struct sb_flows_stats {
     uint64_t other;            /* of which neither */
     uint64_t malformed_ip;     /* IPv4 header unusable (version, lengths): in no flow */
     uint64_t malformed_l4;     /* TCP/UDP/ICMP header unusable: in no flow */
-    uint64_t bad_ip_csum;      /* IPv4 header checksum wrong (frame used anyway) */
-    uint64_t bad_l4_csum;      /* TCP/UDP/ICMP checksum wrong (frame used anyway) */
+    uint64_t bad_ip_csum;      /* IPv4 header checksum wrong (frame used anyway; 0 unchecked) */
+    uint64_t bad_l4_csum;      /* TCP/UDP/ICMP checksum wrong (frame used anyway; 0 unchecked) */
     uint64_t fragments;        /* IPv4 fragments (first ones included) */
     uint64_t dup_fragments;    /* first fragments of a datagram already seen: bytes not recounted */
     uint64_t orphan_fragments; /* later fragments without their first one before them: in no flow */
@@ -95,8 +95,21 @@ typedef struct sb_flows {
     sb_flows_stats stats;
 } sb_flows;
 
-/* Reduce trace t to flows into *out. Returns SB_OK or SB_ENOMEM (*out left empty). */
+typedef struct sb_flows_opts {
+    bool check_csum; /* verify every IPv4 and L4 checksum, counting the wrong ones (bad_*_csum);
+                        they change nothing else, so a replay, whose stack checks them itself,
+                        skips the work; default true */
+} sb_flows_opts;
+
+sb_flows_opts sb_flows_opts_default(void);
+
+/* Reduce trace t to flows into *out, with the default options. Returns SB_OK or SB_ENOMEM (*out
+ * left empty). */
 sb_status sb_flows_extract(sb_flows *out, const sb_trace *t, sb_err *err);
+
+/* The same with options (NULL = the defaults). */
+sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
+                                sb_err *err);
 
 /* Release what sb_flows_extract allocated and zero *f. NULL and empty sets are fine. */
 void sb_flows_free(sb_flows *f);

@@ -113,7 +113,8 @@ sb_status sb_rw_learn(sb_rw *rw, const uint8_t *frame, size_t len, uint32_t *fi)
  * Returns SB_OK; SB_EAGAIN when the frame needs the stack's ISN and it is not known yet (out
  * untouched: a peer's ACK of the SYN-ACK must wait for the stack's SYN-ACK, as in tcpliveplay);
  * SB_EUNSUPPORTED for a TCP flow whose recorded server ISN is unknown (SYN-ACK not captured);
- * SB_EINVAL (index beyond the trace, or the bytes do not parse as the frame the flows saw).
+ * SB_EINVAL (index beyond the trace, or the bytes are not an untagged IPv4 frame whose headers fit
+ * in len: only that much is checked again, since the flow pass parsed these bytes in full).
  * For SB_RW_SKIP the bytes are copied unchanged. */
 sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, uint8_t *out,
                       sb_rw_action *act, sb_err *err);

@@ -2,8 +2,10 @@
  * whatever the file's link type (Ethernet, raw IPv4, Linux SLL / SLL2), with µs or ns timestamps
  * turned into ns since the file's first record. Frames whose capture was cut short (caplen < len)
  * are counted and skipped: the replay must not feed a stack half a frame as if it were whole.
- * Two ways in: sb_trace_load reads a whole (small) file into one arena; the reader streams a large
- * one frame at a time. Both are bounded by caplen in all parsing. */
+ * Two ways in: sb_trace_load reads a whole file into memory (a classic pcap file is mapped and its
+ * untagged Ethernet frames used in place, everything else is normalised into one arena); the reader
+ * streams a file one frame at a time through libpcap. Both are bounded by caplen in all parsing,
+ * and give the same frames, counts and errors. */
 #ifndef SBTRAFFIC_TRACE_H
 #define SBTRAFFIC_TRACE_H
 
@@ -36,7 +38,8 @@ typedef struct sb_frame {
     uint32_t index;      /* record number in the file, from 0 (counts skipped records too) */
     uint16_t ethertype;  /* of the payload: 0x0800 IPv4, 0x0806 ARP, anything else if kept */
     uint8_t vlan_tags;   /* tags removed (0..2) */
-    const uint8_t *data; /* sb_trace_load: into the trace's arena; reader: valid until next call */
+    const uint8_t *data; /* sb_trace_load: into the trace's arena or file mapping, valid until
+                            sb_trace_free; reader: valid until the next call */
 } sb_frame;
 
 typedef struct sb_trace_opts {
@@ -66,8 +69,10 @@ typedef struct sb_trace {
     uint64_t duration_ns; /* timestamp of the last kept frame (0 if none) */
     size_t n;            /* frames */
     sb_frame *frames;
-    uint8_t *arena;      /* all frames' bytes */
+    uint8_t *arena;      /* the bytes of the frames that had to be normalised */
     sb_trace_stats stats;
+    const void *map_;    /* internal: the file, mapped read-only, when frames point into it */
+    size_t map_len_;
 } sb_trace;
 
 /* The defaults: IPv4 and ARP only, refuse a partly readable file. */
