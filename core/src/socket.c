@@ -668,7 +668,7 @@ us__visit us__tcp_egress(us_stack *s, uint32_t i, us_time now)
     us__tx_commit(s, buf, flen);
     us__tcp_sent(&t->tcb, &out, now);
     sync_counters(s, t);
-    rearm(s, i, now, false);
+    rearm(s, i, now, true); /* more to send: back on the ready list, at the tail */
     maybe_free(s, i, now);
     return US__VISIT_SENT;
 }
