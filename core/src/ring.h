@@ -38,7 +38,8 @@ static inline uint32_t us__ring_write(us_ring *r, const void *data, uint32_t n)
         tail -= r->cap;
     uint32_t first = r->cap - tail < n ? r->cap - tail : n;
     memcpy(r->buf + tail, data, first);
-    memcpy(r->buf, (const uint8_t *)data + first, n - first);
+    if (n > first) /* wrapped: rare, and a call for no bytes is not free */
+        memcpy(r->buf, (const uint8_t *)data + first, n - first);
     r->len += n;
     return n;
 }
@@ -52,7 +53,8 @@ static inline void us__ring_peek(const us_ring *r, uint32_t off, void *dst, uint
         at -= r->cap;
     uint32_t first = r->cap - at < n ? r->cap - at : n;
     memcpy(dst, r->buf + at, first);
-    memcpy((uint8_t *)dst + first, r->buf, n - first);
+    if (n > first)
+        memcpy((uint8_t *)dst + first, r->buf, n - first);
 }
 
 /* Drop n <= len bytes from the head. */
