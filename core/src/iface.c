@@ -238,8 +238,8 @@ static void egress_ready(us_stack *s, us_time now)
             us__ready_push_front(s, id);
             return;
         }
-        if (v == US__VISIT_SENT)
-            us__ready_push(s, id); /* round robin: one segment per turn */
+        /* A socket that sent and has more to send has queued itself again, at the tail: round
+         * robin, one segment per turn, and no visit that finds nothing. */
     }
 }
 

@@ -36,9 +36,14 @@ static inline uint32_t us__ring_write(us_ring *r, const void *data, uint32_t n)
     uint32_t tail = r->head + r->len;
     if (tail >= r->cap)
         tail -= r->cap;
-    uint32_t first = r->cap - tail < n ? r->cap - tail : n;
-    memcpy(r->buf + tail, data, first);
-    memcpy(r->buf, (const uint8_t *)data + first, n - first);
+    if (n <= r->cap - tail) {
+        /* One piece, the common case: with a constant n (a datagram record) the copy inlines. */
+        memcpy(r->buf + tail, data, n);
+    } else {
+        uint32_t first = r->cap - tail;
+        memcpy(r->buf + tail, data, first);
+        memcpy(r->buf, (const uint8_t *)data + first, n - first);
+    }
     r->len += n;
     return n;
 }
@@ -50,9 +55,13 @@ static inline void us__ring_peek(const us_ring *r, uint32_t off, void *dst, uint
     uint32_t at = r->head + off;
     if (at >= r->cap)
         at -= r->cap;
-    uint32_t first = r->cap - at < n ? r->cap - at : n;
-    memcpy(dst, r->buf + at, first);
-    memcpy((uint8_t *)dst + first, r->buf, n - first);
+    if (n <= r->cap - at) {
+        memcpy(dst, r->buf + at, n);
+    } else {
+        uint32_t first = r->cap - at;
+        memcpy(dst, r->buf + at, first);
+        memcpy((uint8_t *)dst + first, r->buf, n - first);
+    }
 }
 
 /* Drop n <= len bytes from the head. */

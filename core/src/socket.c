@@ -409,9 +409,15 @@ static unsigned tcp_events(us_stack *s, uint32_t i, unsigned ev, us_time now)
         if (t->parent != US__NONE)
             detach_child(s, i);
     }
-    if ((ev & US_TCP_EV_OUTPUT) && !t->arp_wait)
-        us__ready_push(s, s->udp_n + i);
-    rearm(s, i, now, true);
+    if ((ev & US_TCP_EV_OUTPUT) && t->in_use && !t->listener) {
+        /* What rearm would find, without asking the TCB again: output now, so the deadline is
+         * the earliest timer. */
+        if (!t->arp_wait)
+            us__ready_push(s, s->udp_n + i);
+        us__dl_set(&s->dl, i, timer_min(&t->tcb));
+    } else {
+        rearm(s, i, now, true);
+    }
     maybe_free(s, i, now);
 
     /* Wakers last: a callback may call back into the stack, even release this socket. */
@@ -668,7 +674,7 @@ us__visit us__tcp_egress(us_stack *s, uint32_t i, us_time now)
     us__tx_commit(s, buf, flen);
     us__tcp_sent(&t->tcb, &out, now);
     sync_counters(s, t);
-    rearm(s, i, now, false);
+    rearm(s, i, now, true); /* more to send: back on the ready list, at the tail */
     maybe_free(s, i, now);
     return US__VISIT_SENT;
 }

@@ -165,13 +165,14 @@ static void test_iface_egress_readylist_visits(void **state)
 {
     (void)state;
     np_node *a = four_sockets();
-    /* Only the two sockets that asked: each visited once per datagram plus once to find it
-     * empty. */
+    /* Only the two sockets that asked, once per datagram: a socket that sent and has more
+     * queues itself again at the tail, one that sent its last does not, so no visit finds
+     * nothing. */
     assert_int_equal(us_egress(a->s, 0, US_EGRESS_READYLIST), 4);
-    assert_int_equal(st(a)->socket_visits, 6);
+    assert_int_equal(st(a)->socket_visits, 4);
     expect_order(a);
     assert_int_equal(us_egress(a->s, 0, US_EGRESS_READYLIST), 0);
-    assert_int_equal(st(a)->socket_visits, 6);
+    assert_int_equal(st(a)->socket_visits, 4);
     assert_int_equal(st(a)->egress_calls, 2);
     np_free(a);
 }

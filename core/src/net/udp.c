@@ -174,6 +174,8 @@ us__visit us__udp_egress(us_stack *s, uint32_t i, us_time now)
             us__arp_enqueue(s, entry, p);
     }
     us__ring_consume(&u->tx, US__UDP_REC_LEN + len);
+    if (v == US__VISIT_SENT && u->tx.len >= US__UDP_REC_LEN)
+        us__ready_push(s, i); /* the next datagram, on a later turn */
     us__wake(&u->tx_waker);
     return v;
 }

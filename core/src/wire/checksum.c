@@ -29,6 +29,13 @@ static uint32_t fold64(uint64_t s)
     return us_csum_fold((uint32_t)s);
 }
 
+/* Reduce a 64-bit sum to 32 bits, the same modulo 0xFFFF and zero only if it was. */
+static uint32_t fold32(uint64_t s)
+{
+    s = (s & 0xFFFFFFFFu) + (s >> 32); /* <= 0x1FFFFFFFE */
+    return (uint32_t)((s & 0xFFFFFFFFu) + (s >> 32));
+}
+
 static uint64_t load64(const uint8_t *p)
 {
     uint64_t w;
@@ -45,7 +52,8 @@ static inline uint64_t halves(uint64_t w)
 /* The bulk loop, sum_bulk(p, rounds): p[0, 64 * rounds) summed as host-order 16-bit words (or any
  * value congruent to that sum modulo 0xFFFF), for rounds <= BULK_ROUNDS_MAX, returning < 2^62. Three
  * versions; the build picks the first the compiler supports, and USTACK_CSUM_IMPL (1 = scalar,
- * 2 = vector extensions) forces one, so that the tests run every version on this machine. */
+ * 2 = vector extensions, 3 = SSE2) forces one and USTACK_CSUM_NO_AVX2 leaves out SSE2's AVX2 variant,
+ * so that the tests run every version on this machine. */
 #ifndef USTACK_CSUM_IMPL
 #if defined(__SSE2__)
 #define USTACK_CSUM_IMPL 3
@@ -67,7 +75,7 @@ static inline uint64_t halves(uint64_t w)
  * bench: tcp_rx_segment checksums 1480 bytes per segment, a third of its instructions before. */
 #define BULK_ROUNDS_MAX ((size_t)1 << 10)
 
-static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
+static uint64_t sum_bulk_sse2(const uint8_t *p, size_t rounds)
 {
     const __m128i bias = _mm_set1_epi16((short)0x8000);
     const __m128i ones = _mm_set1_epi16(1);
@@ -89,6 +97,45 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
     int64_t sum = (int32_t)_mm_cvtsi128_si32(t);
     return (uint64_t)(sum + (int64_t)rounds * 32 * 32768); /* 32 words per round */
 }
+
+#if defined(__GNUC__) && defined(__x86_64__) && !defined(USTACK_CSUM_NO_AVX2)
+#include <immintrin.h>
+
+/* The same with AVX2 where the CPU has it (chosen at run time, so the build stays baseline
+ * x86-64): 32 bytes per instruction, the loads folded into VPXOR; half the instructions. Two
+ * accumulators of 8 lanes: 16 lanes again, the same bound per block. */
+__attribute__((target("avx2"))) static uint64_t sum_bulk_avx2(const uint8_t *p, size_t rounds)
+{
+    const __m256i bias = _mm256_set1_epi16((short)0x8000);
+    const __m256i ones = _mm256_set1_epi16(1);
+    __m256i a0 = _mm256_setzero_si256(), a1 = a0;
+    for (size_t r = 0; r < rounds; r++, p += 64) {
+        __m256i x0 = _mm256_loadu_si256((const __m256i *)(const void *)p);
+        __m256i x1 = _mm256_loadu_si256((const __m256i *)(const void *)(p + 32));
+        a0 = _mm256_add_epi32(a0, _mm256_madd_epi16(_mm256_xor_si256(x0, bias), ones));
+        a1 = _mm256_add_epi32(a1, _mm256_madd_epi16(_mm256_xor_si256(x1, bias), ones));
+    }
+    __m256i a = _mm256_add_epi32(a0, a1);
+    __m128i t = _mm_add_epi32(_mm256_castsi256_si128(a), _mm256_extracti128_si256(a, 1));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(1, 0, 3, 2)));
+    t = _mm_add_epi32(t, _mm_shuffle_epi32(t, _MM_SHUFFLE(2, 3, 0, 1)));
+    int64_t sum = (int32_t)_mm_cvtsi128_si32(t);
+    return (uint64_t)(sum + (int64_t)rounds * 32 * 32768);
+}
+
+static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
+{
+    /* A load and a test of libgcc's CPU model, filled in before main. */
+    if (__builtin_cpu_supports("avx2"))
+        return sum_bulk_avx2(p, rounds);
+    return sum_bulk_sse2(p, rounds);
+}
+#else
+static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
+{
+    return sum_bulk_sse2(p, rounds);
+}
+#endif
 
 #elif USTACK_CSUM_IMPL == 2
 /* GCC/Clang vector extensions: 128-bit vectors (NEON on AArch64, scalar code where there is no
@@ -145,14 +192,14 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
 }
 #endif
 
-/* Host-order 16-bit-lane sum of p[0, len), folded to 16 bits. Short inputs (headers, the 12-byte
+/* Host-order 16-bit-lane sum of p[0, len), reduced to 32 bits. Short inputs (headers, the 12-byte
  * pseudo-header, small datagrams) take the scalar tail only: its fixed cost is a few instructions. */
 static uint32_t sum_host_order(const uint8_t *p, size_t len)
 {
     uint64_t sum = 0;
     /* Blocks of at most BULK_ROUNDS_MAX rounds keep every accumulator from overflowing; the
      * running sum is reduced between blocks, whatever len is. */
-    while (len >= 64) {
+    while (len >= 128) { /* below that the straight-line code is cheaper than the call */
         size_t rounds = len / 64;
         if (rounds > BULK_ROUNDS_MAX)
             rounds = BULK_ROUNDS_MAX;
@@ -160,11 +207,28 @@ static uint32_t sum_host_order(const uint8_t *p, size_t len)
         p += rounds * 64;
         len -= rounds * 64;
     }
-    while (len >= 8) { /* at most 7 rounds: sum stays < 2^61 */
+    /* The rest (< 128 bytes: all of a header, a small datagram) by its binary digits,
+     * straight-line: a loop here is one the compiler vectorises, with a set-up that costs a
+     * 20-byte IPv4 header ~80 instructions. sum stays < 2^61. */
+    if (len & 64) {
+        for (int k = 0; k < 64; k += 16)
+            sum += halves(load64(p + k)) + halves(load64(p + k + 8));
+        p += 64;
+    }
+    if (len & 32) {
+        sum += halves(load64(p)) + halves(load64(p + 8)) + halves(load64(p + 16)) +
+               halves(load64(p + 24));
+        p += 32;
+    }
+    if (len & 16) {
+        sum += halves(load64(p)) + halves(load64(p + 8));
+        p += 16;
+    }
+    if (len & 8) {
         sum += halves(load64(p));
         p += 8;
-        len -= 8;
     }
+    len &= 7;
     if (len >= 4) {
         sum += load32(p);
         p += 4;
@@ -184,14 +248,17 @@ static uint32_t sum_host_order(const uint8_t *p, size_t len)
         memcpy(&h, pad, 2);
         sum += h;
     }
-    return fold64(sum);
+    return fold32(sum);
 }
 
 uint32_t us_csum_partial(const void *data, size_t len, uint32_t acc)
 {
     uint32_t s = len ? sum_host_order((const uint8_t *)data, len) : 0;
+    /* Little-endian: the host-order sum is the byte swap of the network one. Modulo 0xFFFF a swap
+     * is a multiplication by 256, which on a 32-bit value is a rotation by 8 (2^32 = 1), and a
+     * rotation keeps zero zero: no fold needed first. */
     if (host_is_little_endian())
-        s = ((s & 0xFFu) << 8) | (s >> 8);
+        s = (s << 8) | (s >> 24);
     return fold64((uint64_t)acc + s);
 }
 
