@@ -96,6 +96,21 @@ static void test_checksum_extreme_words_over_many_blocks(void **state)
     free(b);
 }
 
+static void test_checksum_ipv4_hdr20_equals_general(void **state)
+{
+    (void)state;
+    us_test_rng rng = {20};
+    uint8_t b[24];
+    for (int round = 0; round < 20000; round++) {
+        size_t align = us_test_below(&rng, 4);
+        if (round % 5 == 0)
+            memset(b + align, round % 10 == 0 ? 0xff : 0x00, 20);
+        else
+            wt_fill_random(&rng, b + align, 20);
+        assert_int_equal(us_csum_ipv4_hdr20(b + align), us_csum(b + align, 20));
+    }
+}
+
 static void test_checksum_accepts_any_accumulator(void **state)
 {
     (void)state;
@@ -293,6 +308,7 @@ int main(void)
         cmocka_unit_test(test_checksum_all_ones_and_zero_sums),
         cmocka_unit_test(test_checksum_matches_naive_on_random_buffers),
         cmocka_unit_test(test_checksum_large_buffer_matches_naive),
+        cmocka_unit_test(test_checksum_ipv4_hdr20_equals_general),
         cmocka_unit_test(test_checksum_extreme_words_over_many_blocks),
         cmocka_unit_test(test_checksum_accepts_any_accumulator),
         cmocka_unit_test(test_checksum_random_splits_combine_to_whole),

@@ -22,7 +22,8 @@ us_wire_err us_ipv4_parse(us_ipv4_repr *r, const uint8_t *buf, size_t len, unsig
     size_t total = us_get_be16(buf + 2);
     if (total < hl || total > len)
         return US_WIRE_BAD_TOTAL_LEN;
-    if (!(flags & US_WIRE_SKIP_CSUM) && us_csum(buf, hl) != 0)
+    if (!(flags & US_WIRE_SKIP_CSUM) &&
+        (hl == US_IPV4_HDR_LEN ? us_csum_ipv4_hdr20(buf) : us_csum(buf, hl)) != 0)
         return US_WIRE_BAD_CHECKSUM;
     uint16_t frag = us_get_be16(buf + 6);
     size_t frag_offset = (size_t)(frag & IPV4_FRAG_MASK) * 8;
@@ -62,6 +63,6 @@ size_t us_ipv4_emit(const us_ipv4_repr *r, uint8_t *buf)
     us_put_be16(buf + 10, 0);
     us_put_be32(buf + 12, r->src);
     us_put_be32(buf + 16, r->dst);
-    us_put_be16(buf + 10, us_csum(buf, US_IPV4_HDR_LEN));
+    us_put_be16(buf + 10, us_csum_ipv4_hdr20(buf));
     return US_IPV4_HDR_LEN;
 }

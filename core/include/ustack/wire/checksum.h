@@ -23,6 +23,7 @@
 
 #include <stddef.h>
 #include <stdint.h>
+#include <string.h>
 
 #ifdef __cplusplus
 extern "C" {
@@ -71,6 +72,28 @@ static inline uint32_t us_csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t p
 /* The ones-complement sum of a whole message: us_csum_finish(us_csum_partial(data, len, 0)). For a
  * message whose checksum field holds a correct checksum this returns 0. */
 uint16_t us_csum(const void *data, size_t len);
+
+/* us_csum(p, 20) inline, for the option-less IPv4 header every frame carries in and out: five
+ * 32-bit words loaded in host order and summed in 64 bits, folded, byte-swapped on a little-endian
+ * host (RFC 1071 2(B)); no call, a third of the general function's instructions at this size. */
+static inline uint16_t us_csum_ipv4_hdr20(const uint8_t *p)
+{
+    uint64_t s = 0;
+    for (int i = 0; i < 20; i += 4) {
+        uint32_t w;
+        memcpy(&w, p + i, sizeof(w));
+        s += w;
+    }
+    s = (s & 0xFFFFFFFFu) + (s >> 32); /* < 2^33 */
+    s = (s & 0xFFFFFFFFu) + (s >> 32); /* < 2^32 */
+    uint16_t f = us_csum_fold((uint32_t)s);
+    const uint16_t one = 1;
+    uint8_t first;
+    memcpy(&first, &one, 1); /* a constant to the compiler */
+    if (first == 1)
+        f = (uint16_t)((f >> 8) | (f << 8));
+    return (uint16_t)~f;
+}
 
 /* RFC 1624 eqn. 3, HC' = ~(~HC + ~m + m'): the new checksum after a 16-bit field that is covered
  * by checksum `csum` (the stored value, host order) changed from old_val to new_val. Given a csum
