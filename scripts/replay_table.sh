@@ -135,7 +135,12 @@ def main():
     if not traces:
         fail("no canonical traces in traces/")
     out = o["out"] or tempfile.mkdtemp(prefix="replay_table.")
-    os.makedirs(out, exist_ok=True)
+    if os.path.exists(out) and not os.path.isdir(out):
+        fail(f"--out {out}: exists and is not a directory")
+    try:
+        os.makedirs(out, exist_ok=True)
+    except OSError as e:
+        fail(f"--out {out}: {e.strerror}")
     try:
         rows, speeds = [], []
         for t in traces:
