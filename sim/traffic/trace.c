@@ -24,6 +24,14 @@
 #include <sys/stat.h>
 #include <unistd.h>
 
+/* Every page is read once, in order: mapping them all up front costs one call instead of a fault
+ * per few pages (Linux). */
+#ifdef MAP_POPULATE
+#define MAP_POPULATE_IF_ANY MAP_POPULATE
+#else
+#define MAP_POPULATE_IF_ANY 0
+#endif
+
 #include <pcap/pcap.h>
 
 #include "ustack/wire/bytes.h"
@@ -420,7 +428,7 @@ static const uint8_t *map_classic_pcap(const sb_trace_reader *r, const char *pat
     void *m = MAP_FAILED;
     if (fstat(fd, &st) == 0 && S_ISREG(st.st_mode) && st.st_size >= (off_t)PCAP_FILE_HDR &&
         (uint64_t)st.st_size <= SIZE_MAX)
-        m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE, fd, 0);
+        m = mmap(NULL, (size_t)st.st_size, PROT_READ, MAP_PRIVATE | MAP_POPULATE_IF_ANY, fd, 0);
     close(fd);
     if (m == MAP_FAILED)
         return NULL;
