@@ -310,13 +310,9 @@ static void rx_move(sb_nic *nic, us_time t)
             if (!p) {
                 nic->stats.rx_drop_pool++;
             } else {
-                if (p->next == NULL) { /* one POOL block: a plain copy */
-                    memcpy(p->payload, a.data, a.len);
-                } else {
-                    us_status st = us_pbuf_take(p, a.data, a.len);
-                    assert(st == US_OK);
-                    (void)st;
-                }
+                us_status st = us_pbuf_take(p, a.data, a.len);
+                assert(st == US_OK);
+                (void)st;
                 nic->ring[ring_at(nic, nic->ring_len)] =
                     (sb_nic_rx_slot){.p = p, .arrival = a.arrival};
                 nic->ring_len++;

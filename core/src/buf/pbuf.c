@@ -352,7 +352,7 @@ static void chain_read(const us_pbuf *q, uint32_t off, uint8_t *dst, uint32_t le
     }
 }
 
-static void chain_write(us_pbuf *q, uint32_t off, const uint8_t *src, uint32_t len)
+PBUF_NOINLINE static void chain_write(us_pbuf *q, uint32_t off, const uint8_t *src, uint32_t len)
 {
     while (len > 0) {
         while (off >= q->len) {
@@ -475,7 +475,12 @@ us_status us_pbuf_take_at(us_pbuf *p, const void *data, uint32_t len, uint32_t o
         p->owner->pbuf_stats.ebuf++;
         return US_EBUF;
     }
-    chain_write(p, offset, data, len);
+    /* All in the first segment (a NIC's RX copy): no chain walk, and with chain_write kept out of
+     * line, no registers to save. */
+    if (offset <= p->len && len <= p->len - offset)
+        memcpy((uint8_t *)p->payload + offset, data, len);
+    else
+        chain_write(p, offset, data, len);
     return US_OK;
 }
 
