@@ -251,15 +251,16 @@ static us_time timer_min(const us_tcb *t)
 }
 
 /* Put slot i's next deadline in the heap. With push, a TCB that has output now joins the ready
- * list (not while it waits for ARP: the answer re-queues it). */
-static void rearm(us_stack *s, uint32_t i, us_time now, bool push)
+ * list (not while it waits for ARP: the answer re-queues it). has_output: the caller knows it has
+ * (an input event said so), which spares asking the TCB. */
+static void rearm(us_stack *s, uint32_t i, us_time now, bool push, bool has_output)
 {
     us__tcp_sock *t = &s->tcp[i];
     if (!t->in_use || t->listener) {
         us__dl_cancel(&s->dl, i);
         return;
     }
-    us_time d = us__tcp_poll_at(&t->tcb, now);
+    us_time d = has_output ? now : us__tcp_poll_at(&t->tcb, now);
     if (d <= now) {
         if (push && !t->arp_wait)
             us__ready_push(s, s->udp_n + i);
@@ -409,15 +410,7 @@ static unsigned tcp_events(us_stack *s, uint32_t i, unsigned ev, us_time now)
         if (t->parent != US__NONE)
             detach_child(s, i);
     }
-    if ((ev & US_TCP_EV_OUTPUT) && t->in_use && !t->listener) {
-        /* What rearm would find, without asking the TCB again: output now, so the deadline is
-         * the earliest timer. */
-        if (!t->arp_wait)
-            us__ready_push(s, s->udp_n + i);
-        us__dl_set(&s->dl, i, timer_min(&t->tcb));
-    } else {
-        rearm(s, i, now, true);
-    }
+    rearm(s, i, now, true, (ev & US_TCP_EV_OUTPUT) != 0);
     maybe_free(s, i, now);
 
     /* Wakers last: a callback may call back into the stack, even release this socket. */
@@ -613,7 +606,7 @@ static void lost(us_stack *s, uint32_t i, const us_tcp_out *out, us_time now)
     us__tcp_sock *t = &s->tcp[i];
     us__tcp_sent(&t->tcb, out, now);
     sync_counters(s, t);
-    rearm(s, i, now, false);
+    rearm(s, i, now, false, false);
     maybe_free(s, i, now);
 }
 
@@ -674,7 +667,7 @@ us__visit us__tcp_egress(us_stack *s, uint32_t i, us_time now)
     us__tx_commit(s, buf, flen);
     us__tcp_sent(&t->tcb, &out, now);
     sync_counters(s, t);
-    rearm(s, i, now, true); /* more to send: back on the ready list, at the tail */
+    rearm(s, i, now, true, false); /* more to send: back on the ready list, at the tail */
     maybe_free(s, i, now);
     return US__VISIT_SENT;
 }
@@ -788,7 +781,7 @@ us_status us_tcp_connect(us_stack *s, us_sock h, uint32_t dst_ip, uint16_t dst_p
     uint32_t iss = (uint32_t)us__rand(s);
     us__tcp_connect(&t->tcb, s->cfg.ipv4_addr, local_port, dst_ip, dst_port, iss, now);
     us__ready_push(s, s->udp_n + i);
-    rearm(s, i, now, true);
+    rearm(s, i, now, true, false);
     us__egress_wanted(s);
     return US_OK;
 }
@@ -809,7 +802,7 @@ int32_t us_tcp_send(us_stack *s, us_sock h, const void *data, uint32_t len)
     if (ev & US_TCP_EV_OUTPUT) {
         if (!t->arp_wait)
             us__ready_push(s, s->udp_n + i);
-        rearm(s, i, s->now, false);
+        rearm(s, i, s->now, false, false);
         us__egress_wanted(s);
     }
     return (int32_t)n;
@@ -832,7 +825,7 @@ int32_t us_tcp_recv(us_stack *s, us_sock h, void *buf, uint32_t len)
             uint32_t i = tcp_index(s, t);
             if (!t->arp_wait)
                 us__ready_push(s, s->udp_n + i);
-            rearm(s, i, s->now, false);
+            rearm(s, i, s->now, false, false);
             us__egress_wanted(s);
         }
     }
