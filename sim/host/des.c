@@ -157,6 +157,19 @@ void sb_des_schedule_side(sb_des *d, us_time at, sb_event_fn fn, void *ctx, void
     d->side.arg = arg;
 }
 
+int sb_des_side_continue(sb_des *d, us_time at)
+{
+    assert(d->side.fn == NULL && "only from the side event's callback, before it reschedules");
+    if (at < d->now)
+        at = d->now;
+    if (at > d->until || d->stop || (d->heap_len && d->slots[d->heap[0]].at <= at))
+        return 0;
+    d->now = at;
+    d->seq++;
+    d->events_run++;
+    return 1;
+}
+
 /* The event beside the heap is the next to run. */
 static int side_first(const sb_des *d)
 {
@@ -187,6 +200,7 @@ int sb_des_step_until(sb_des *d, us_time t)
         sb_des_slot s = d->side;
         d->side.fn = NULL; /* before the call: it may schedule the next one */
         d->now = s.at;
+        d->until = t;
         d->events_run++;
         s.fn(s.ctx, s.arg);
         return 1;
@@ -200,6 +214,7 @@ int sb_des_step_until(sb_des *d, us_time t)
      * may be reused by what the callback schedules. */
     slot_release(d, slot);
     d->now = s.at;
+    d->until = t;
     d->events_run++;
     s.fn(s.ctx, s.arg);
     return 1;

@@ -85,6 +85,8 @@ sb_status sb_link_init(sb_link *l, const sb_link_config *cfg, const sb_clock *cl
     sb_rng_seed(&l->reorder_rng, sb_splitmix64(&x));
     threshold(cfg->loss, &l->loss_thresh, &l->loss_all);
     threshold(cfg->reorder, &l->reorder_thresh, &l->reorder_all);
+    l->direct = cfg->rate_bps == 0 && !l->loss_thresh && !l->loss_all && !l->reorder_thresh &&
+                !l->reorder_all && cfg->handover == SB_LINK_AT_SEND;
     return SB_OK;
 }
 
@@ -212,6 +214,15 @@ sb_link_verdict sb_link_send(sb_link *l, const uint8_t *data, uint32_t len, us_t
     l->last_now = now;
     if (departure)
         *departure = now;
+    if (l->direct && len - 1u < l->cfg.max_frame) {
+        /* What the general path below does with no rate (no serialization, so nothing queues),
+         * no draws and hand-over at send: the open-mode source's link, once per trace frame. */
+        l->stats.frames_sent++;
+        l->stats.bytes_sent += len;
+        l->stats.frames_delivered++;
+        l->deliver(l->deliver_ctx, data, len, now + l->cfg.delay);
+        return SB_LINK_SENT;
+    }
     if (len == 0 || len > l->cfg.max_frame) {
         l->stats.drop_oversize++;
         return SB_LINK_DROP_OVERSIZE;

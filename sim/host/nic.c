@@ -75,25 +75,19 @@ void sb_nic_free(sb_nic *nic)
         for (uint32_t i = 0; i < nic->ring_len; i++)
             us_pbuf_free(nic->ring[ring_at(nic, i)].p);
     }
-    for (uint32_t i = 0; i < nic->arr_len; i++)
-        free(nic->arr[arr_at(nic, i)].data);
-    for (uint32_t i = 0; i < nic->nspare; i++)
-        free(nic->spare[i]);
-    free(nic->fill);
-    nic->fill = NULL;
+    for (uint32_t i = 0; i < nic->arr_cap; i++)
+        free(nic->arr[i].data);
     if (nic->tx) {
         for (uint32_t i = 0; i < nic->cfg.tx_ring; i++)
             free(nic->tx[i].buf);
     }
     free(nic->ring);
     free(nic->arr);
-    free(nic->spare);
     free(nic->tx);
     nic->ring = NULL;
     nic->arr = NULL;
-    nic->spare = NULL;
     nic->tx = NULL;
-    nic->ring_len = nic->arr_len = nic->nspare = 0;
+    nic->ring_len = nic->arr_len = nic->arr_cap = 0;
 }
 
 void sb_nic_set_bufs(sb_nic *nic, us_bufs *bufs)
@@ -209,43 +203,48 @@ void sb_nic_set_irq(sb_nic *nic, int enabled)
     }
 }
 
-/* ---- RX ---- */
-
-static uint8_t *spare_get(sb_nic *nic)
-{
-    if (nic->nspare)
-        return nic->spare[--nic->nspare];
-    return malloc(nic->frame_max);
-}
-
-static void spare_put(sb_nic *nic, uint8_t *data)
-{
-    if (nic->nspare == nic->spare_cap) {
-        uint32_t cap = nic->spare_cap ? nic->spare_cap * 2 : 16;
-        uint8_t **spare = realloc(nic->spare, (size_t)cap * sizeof(*spare));
-        if (!spare) {
-            free(data);
-            return;
-        }
-        nic->spare = spare;
-        nic->spare_cap = cap;
-    }
-    nic->spare[nic->nspare++] = data;
-}
+/* ---- RX ----
+ * Every slot of the arrival queue owns its frame buffer for good (allocated when the slot is first
+ * used): a frame is queued in the buffer of the slot after the last, which sb_nic_rx_buffer lends
+ * out to be written in place, and moving a frame into the ring copies it out, leaving the buffer
+ * with its slot. The slot after the last stays the same one when the head moves on. */
 
 static int arr_grow(sb_nic *nic)
 {
     uint32_t cap = nic->arr_cap ? nic->arr_cap * 2 : 16;
-    sb_nic_arrival *arr = malloc((size_t)cap * sizeof(*arr));
+    sb_nic_arrival *arr = calloc(cap, sizeof(*arr));
     if (!arr)
         return 0;
-    for (uint32_t i = 0; i < nic->arr_len; i++)
+    /* Every slot in queue order, the free ones (and their buffers) included: the slot after the
+     * last, whose buffer may be lent out, stays the slot after the last. */
+    for (uint32_t i = 0; i < nic->arr_cap; i++)
         arr[i] = nic->arr[arr_at(nic, i)];
     free(nic->arr);
     nic->arr = arr;
     nic->arr_head = 0;
     nic->arr_cap = cap;
     return 1;
+}
+
+/* The slot after the last, with its buffer; NULL when memory runs out. */
+static __attribute__((noinline)) sb_nic_arrival *arr_tail_slow(sb_nic *nic)
+{
+    if (nic->arr_len == nic->arr_cap && !arr_grow(nic))
+        return NULL;
+    sb_nic_arrival *a = &nic->arr[arr_at(nic, nic->arr_len)];
+    if (!a->data && !(a->data = malloc(nic->frame_max)))
+        return NULL;
+    return a;
+}
+
+static inline sb_nic_arrival *arr_tail(sb_nic *nic)
+{
+    if (nic->arr_len < nic->arr_cap) {
+        sb_nic_arrival *a = &nic->arr[arr_at(nic, nic->arr_len)];
+        if (a->data)
+            return a;
+    }
+    return arr_tail_slow(nic);
 }
 
 void sb_nic_arrive(sb_nic *nic, const uint8_t *data, uint32_t len, us_time arrival)
@@ -255,39 +254,30 @@ void sb_nic_arrive(sb_nic *nic, const uint8_t *data, uint32_t len, us_time arriv
         nic->stats.rx_drop_oversize++;
         return;
     }
-    if (nic->arr_len == nic->arr_cap && !arr_grow(nic)) {
+    sb_nic_arrival *tail = arr_tail(nic);
+    if (!tail) {
         nic->stats.rx_drop_nomem++;
         return;
     }
-    uint8_t *copy;
-    if (data == nic->fill) {
-        copy = nic->fill; /* built in place (sb_nic_rx_buffer) */
-        nic->fill = NULL;
-    } else {
-        copy = spare_get(nic);
-        if (!copy) {
-            nic->stats.rx_drop_nomem++;
-            return;
-        }
-        memcpy(copy, data, len);
-    }
-    /* Insert after every frame arriving at or before it (usually: append). */
+    if (data != tail->data) /* else built in place (sb_nic_rx_buffer) */
+        memcpy(tail->data, data, len);
+    sb_nic_arrival a = {.arrival = arrival, .len = len, .data = tail->data};
+    /* Insert after every frame arriving at or before it (usually: append), the slots' structs,
+     * buffers included, moving up by one. */
     uint32_t pos = nic->arr_len;
     while (pos > 0 && nic->arr[arr_at(nic, pos - 1)].arrival > arrival) {
         nic->arr[arr_at(nic, pos)] = nic->arr[arr_at(nic, pos - 1)];
         pos--;
     }
-    nic->arr[arr_at(nic, pos)] =
-        (sb_nic_arrival){.arrival = arrival, .len = len, .data = copy};
+    nic->arr[arr_at(nic, pos)] = a;
     nic->arr_len++;
     irq_schedule(nic, arrival);
 }
 
 uint8_t *sb_nic_rx_buffer(sb_nic *nic)
 {
-    if (!nic->fill)
-        nic->fill = spare_get(nic);
-    return nic->fill;
+    sb_nic_arrival *tail = arr_tail(nic);
+    return tail ? tail->data : NULL;
 }
 
 void sb_nic_link_deliver(void *nic, const uint8_t *data, uint32_t len, us_time arrival)
@@ -299,7 +289,7 @@ void sb_nic_link_deliver(void *nic, const uint8_t *data, uint32_t len, us_time a
 static void rx_move(sb_nic *nic, us_time t)
 {
     while (nic->arr_len && nic->arr[nic->arr_head].arrival <= t) {
-        sb_nic_arrival a = nic->arr[nic->arr_head];
+        const sb_nic_arrival a = nic->arr[nic->arr_head]; /* its buffer stays in the slot */
         nic->arr_head = arr_at(nic, 1);
         nic->arr_len--;
         if (nic->ring_len == nic->cfg.rx_ring) {
@@ -320,7 +310,6 @@ static void rx_move(sb_nic *nic, us_time t)
                     nic->stats.rx_ring_hwm = nic->ring_len;
             }
         }
-        spare_put(nic, a.data);
     }
 }
 

@@ -778,9 +778,13 @@ static void src_event(void *ctx, void *arg)
     while (rp->next_frame < rp->trace->n) {
         us_time t = src_time(rp, rp->next_frame);
         if (t > now) {
-            /* Beside the heap: it is rescheduled for every frame (des.h). */
-            sb_des_schedule_side(&rp->des, t, src_event, rp, NULL);
-            return;
+            /* Beside the heap: it is rescheduled for every frame (des.h); while it would be the
+             * next event anyway, it goes on here. */
+            if (!sb_des_side_continue(&rp->des, t)) {
+                sb_des_schedule_side(&rp->des, t, src_event, rp, NULL);
+                return;
+            }
+            now = t;
         }
         src_frame(rp, rp->next_frame, now);
         rp->next_frame++;

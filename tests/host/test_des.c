@@ -353,6 +353,130 @@ static void test_des_side_event_order(void **state)
     sb_des_free(&d);
 }
 
+/* A source going on inline (sb_des_side_continue) runs exactly what rescheduling itself for each
+ * item runs: the same order, times and events_run, with heap events (some due at the same time as
+ * items) and horizons in between; and it does go on inline where it may. */
+typedef struct src {
+    log_t *log;
+    const us_time *times;
+    int n, next;
+    int inline_ok;  /* use sb_des_side_continue */
+    int continued;  /* items run inline */
+} src_t;
+
+static void src_fire(void *ctx, void *arg)
+{
+    (void)arg;
+    src_t *s = ctx;
+    sb_des *d = s->log->d;
+    while (s->next < s->n) {
+        us_time t = s->times[s->next];
+        if (t > sb_des_now(d)) {
+            if (!s->inline_ok || !sb_des_side_continue(d, t)) {
+                sb_des_schedule_side(d, t, src_fire, s, NULL);
+                return;
+            }
+            s->continued++;
+        }
+        log_t *l = s->log;
+        l->ids[l->n] = 1000 + s->next;
+        l->at[l->n] = sb_des_now(d);
+        l->n++;
+        s->next++;
+    }
+}
+
+static void run_source(int inline_ok, uint64_t seed, log_t *l, src_t *s, uint64_t *events)
+{
+    static us_time times[300];
+    static ev_t evs[200];
+    sb_des d;
+    sb_des_init(&d);
+    *l = (log_t){.d = &d};
+    uint64_t x = seed;
+    us_time t = 0;
+    for (int i = 0; i < 300; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        t += (x >> 60) & 3; /* 0..3 ns apart: many items due at the same time */
+        times[i] = t;
+    }
+    *s = (src_t){.log = l, .times = times, .n = 300, .inline_ok = inline_ok};
+    for (int i = 0; i < 200; i++) {
+        x = x * 6364136223846793005ull + 1442695040888963407ull;
+        evs[i] = (ev_t){.log = l, .id = i, .cancel_this = SB_EVENT_NONE};
+        if (i % 7 == 0) { /* schedules another at a later item's time */
+            evs[i].child = &evs[i + 1 < 200 ? i + 1 : i];
+            evs[i].schedule_at = (x >> 33) % (t + 1);
+        }
+        if (i % 7 != 1)
+            sb_des_schedule(&d, (x >> 40) % (t + 1), record, l, &evs[i]);
+    }
+    sb_des_schedule_side(&d, 0, src_fire, s, NULL);
+    /* Horizons that cut through runs of items. */
+    for (us_time h = 0; h < t; h += 37)
+        assert_int_equal(sb_des_run_until(&d, h), SB_DES_DONE);
+    assert_int_equal(sb_des_run(&d), SB_DES_DONE);
+    *events = d.events_run;
+    sb_des_free(&d);
+}
+
+static void test_des_side_continue_same_run(void **state)
+{
+    (void)state;
+    for (uint64_t seed = 1; seed <= 20; seed++) {
+        log_t a, b;
+        src_t sa, sb;
+        uint64_t ea, eb;
+        run_source(0, seed, &a, &sa, &ea);
+        run_source(1, seed, &b, &sb, &eb);
+        assert_int_equal(sa.continued, 0);
+        assert_true(sb.continued > 50);
+        assert_int_equal(a.n, b.n);
+        assert_int_equal(ea, eb);
+        for (int i = 0; i < a.n; i++) {
+            assert_int_equal(a.ids[i], b.ids[i]);
+            assert_int_equal(a.at[i], b.at[i]);
+        }
+    }
+}
+
+/* It does not go on past the horizon of the step running, before an event due at the same time,
+ * or after sb_des_stop(). */
+static void test_des_side_continue_refused(void **state)
+{
+    (void)state;
+    sb_des d;
+    sb_des_init(&d);
+    log_t l = {.d = &d};
+    ev_t h = {.id = 1};
+    sb_des_schedule(&d, 20, record, &l, &h);
+    d.side.fn = NULL;
+    assert_int_equal(sb_des_step_until(&d, 15), 0); /* nothing due: until stays unset */
+    sb_des_schedule_side(&d, 5, side_record, &l, &(ev_t){.id = 2});
+    assert_int_equal(sb_des_step_until(&d, 15), 1); /* runs the side event at 5, bound 15 */
+    assert_int_equal(sb_des_now(&d), 5);
+    uint64_t run = d.events_run;
+    assert_int_equal(sb_des_side_continue(&d, 16), 0); /* past the bound */
+    assert_int_equal(sb_des_side_continue(&d, 20), 0);
+    assert_int_equal(sb_des_side_continue(&d, 12), 1); /* due first and within the bound */
+    assert_int_equal(sb_des_now(&d), 12);
+    assert_int_equal(d.events_run, run + 1);
+    sb_des_stop(&d);
+    assert_int_equal(sb_des_side_continue(&d, 13), 0);
+    assert_int_equal(sb_des_run(&d), SB_DES_STOPPED); /* clears the stop after the heap event */
+    assert_int_equal(sb_des_run_until(&d, US_TIME_NEVER), SB_DES_DONE);
+    assert_int_equal(sb_des_now(&d), 20);
+    /* An event due at the same time was scheduled earlier: it runs first. */
+    sb_des_schedule(&d, 30, record, &l, &h);
+    sb_des_schedule_side(&d, 25, side_record, &l, &(ev_t){.id = 3});
+    assert_int_equal(sb_des_step(&d), 1);
+    assert_int_equal(sb_des_side_continue(&d, 30), 0);
+    assert_int_equal(sb_des_side_continue(&d, 29), 1);
+    assert_int_equal(sb_des_run(&d), SB_DES_DONE);
+    assert_int_equal(l.n, 4);
+    sb_des_free(&d);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -366,6 +490,8 @@ int main(void)
         cmocka_unit_test(test_des_clock_interface),
         cmocka_unit_test(test_des_random_against_reference),
         cmocka_unit_test(test_des_side_event_order),
+        cmocka_unit_test(test_des_side_continue_same_run),
+        cmocka_unit_test(test_des_side_continue_refused),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -369,6 +369,54 @@ static void test_link_oversize_and_config(void **state)
     sb_des_free(&d);
 }
 
+/* The direct path (no rate, loss or reordering, hand-over at send): every frame is delivered at
+ * once with arrival = now + delay, departure = now, time never runs backwards, the counters move
+ * as on the general path, and oversize frames are still dropped. */
+static void test_link_direct_handover(void **state)
+{
+    (void)state;
+    rx_log *log = log_new(NULL);
+    sb_link l;
+    sb_link_config cfg = plain(0, 250);
+    cfg.handover = SB_LINK_AT_SEND;
+    assert_int_equal(sb_link_init(&l, &cfg, NULL, on_deliver, log, NULL), SB_OK);
+    assert_true(l.direct);
+    us_time dep = 0;
+    assert_int_equal(send_seq(&l, 1, 60, 1000, &dep), SB_LINK_SENT);
+    assert_int_equal(dep, 1000);
+    assert_int_equal(send_seq(&l, 2, 1518, 900, &dep), SB_LINK_SENT); /* earlier: taken as 1000 */
+    assert_int_equal(dep, 1000);
+    assert_int_equal(send_seq(&l, 3, 1519, 2000, &dep), SB_LINK_DROP_OVERSIZE);
+    assert_int_equal(dep, 2000);
+    assert_int_equal(send_seq(&l, 4, 0, 2000, NULL), SB_LINK_DROP_OVERSIZE);
+    assert_int_equal(send_seq(&l, 5, 1, 2001, NULL), SB_LINK_SENT);
+    assert_int_equal(log->n, 3);
+    const uint32_t seq[3] = {1, 2, 5}, len[3] = {60, 1518, 1};
+    const us_time arrival[3] = {1250, 1250, 2251};
+    for (uint32_t i = 0; i < 3; i++) {
+        assert_int_equal(log->seq[i], seq[i]);
+        assert_int_equal(log->len[i], len[i]);
+        assert_int_equal(log->arrival[i], arrival[i]);
+    }
+    assert_int_equal(l.stats.frames_sent, 3);
+    assert_int_equal(l.stats.bytes_sent, 60 + 1518 + 1);
+    assert_int_equal(l.stats.frames_delivered, 3);
+    assert_int_equal(l.stats.drop_oversize, 2);
+    assert_int_equal(sb_link_backlog(&l, 2001), 0);
+    sb_link_free(&l);
+    /* Any rate, loss or reordering takes the general path. */
+    cfg.loss = 0.5;
+    assert_int_equal(sb_link_init(&l, &cfg, NULL, on_deliver, log, NULL), SB_OK);
+    assert_false(l.direct);
+    sb_link_free(&l);
+    cfg = plain(1000, 0);
+    cfg.handover = SB_LINK_AT_SEND;
+    assert_int_equal(sb_link_init(&l, &cfg, NULL, on_deliver, log, NULL), SB_OK);
+    assert_false(l.direct);
+    sb_link_free(&l);
+    free(log);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -376,6 +424,7 @@ int main(void)
         cmocka_unit_test(test_link_fraction_carried),
         cmocka_unit_test(test_link_ethernet_overhead),
         cmocka_unit_test(test_link_infinite_rate),
+        cmocka_unit_test(test_link_direct_handover),
         cmocka_unit_test(test_link_queue_tail_drop),
         cmocka_unit_test(test_link_loss_seeded),
         cmocka_unit_test(test_link_reorder_deterministic),

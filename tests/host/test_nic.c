@@ -584,7 +584,8 @@ static void test_nic_under_stack_arp(void **state)
 }
 
 /* A frame built in sb_nic_rx_buffer is queued as it is (through a link too); a buffer not handed
- * over is lent again; frames from elsewhere are still copied. */
+ * over is lent again; frames from elsewhere are copied, into the buffer that was lent (it is the
+ * next frame's, whatever the frame), so the next one lent is another. */
 static void test_nic_rx_buffer_in_place(void **state)
 {
     (void)state;
@@ -599,10 +600,16 @@ static void test_nic_rx_buffer_in_place(void **state)
     uint8_t *b2 = sb_nic_rx_buffer(&f->nic);
     assert_non_null(b2);
     assert_ptr_not_equal(b2, b); /* b is in the queue now */
+    arrive(f, 9, 100, 150); /* copied from the caller's buffer, into b2 */
+    uint32_t in_b2;
+    memcpy(&in_b2, b2, 4);
+    assert_int_equal(in_b2, 9);
+    uint8_t *b3 = sb_nic_rx_buffer(&f->nic);
+    assert_non_null(b3);
+    assert_ptr_not_equal(b3, b);
+    assert_ptr_not_equal(b3, b2);
     seq = 8;
-    memcpy(b2, &seq, 4);
-    arrive(f, 9, 100, 150); /* copied from the caller's buffer */
-    /* Through a link that loses everything: b2 stays lent, and is lent again. */
+    memcpy(b3, &seq, 4);
     sb_link lossy;
     sb_link_config lc;
     sb_link_config_default(&lc);
@@ -610,8 +617,8 @@ static void test_nic_rx_buffer_in_place(void **state)
     lc.loss = 1.0;
     lc.handover = SB_LINK_AT_SEND;
     assert_int_equal(sb_link_init(&lossy, &lc, NULL, sb_nic_link_deliver, &f->nic, NULL), SB_OK);
-    assert_int_equal(sb_link_send(&lossy, b2, 120, 160, NULL), SB_LINK_LOST);
-    assert_ptr_equal(sb_nic_rx_buffer(&f->nic), b2);
+    assert_int_equal(sb_link_send(&lossy, b3, 120, 160, NULL), SB_LINK_LOST);
+    assert_ptr_equal(sb_nic_rx_buffer(&f->nic), b3);
     sb_link_free(&lossy);
     f->hc.cpu = 200;
     us_pbuf *p = f->dev.rx(f->dev.ctx);
@@ -625,6 +632,51 @@ static void test_nic_rx_buffer_in_place(void **state)
     assert_int_equal(rx_at(f, 200), 9);
     assert_int_equal(rx_at(f, 200), UINT32_MAX);
     assert_int_equal(sb_nic_get_stats(&f->nic)->rx_arrived, 2);
+    fx_free(f);
+}
+
+/* The arrival queue grows (its slots, and the buffers they own, move with it) while it wraps
+ * around: frames built in place and copied ones alternate and come out in order, bytes intact. */
+static void test_nic_rx_queue_grows_wrapped(void **state)
+{
+    (void)state;
+    fixture *f = fx_new(128, 2, 128);
+    uint32_t next_out = 0, seq = 0;
+    for (int round = 0; round < 3; round++) {
+        /* 5 + 40 * round frames in: past the queue's 16 slots, then its 32, then its 64. */
+        for (uint32_t k = 0; k < 5 + 40u * (uint32_t)round; k++, seq++) {
+            if (seq % 2 == 0) {
+                uint8_t *b = sb_nic_rx_buffer(&f->nic);
+                assert_non_null(b);
+                memset(b, (int)(seq & 0xFF), 300);
+                memcpy(b, &seq, 4);
+                sb_nic_arrive(&f->nic, b, 300, 1000 + seq);
+            } else {
+                arrive(f, seq, 300, 1000 + seq);
+            }
+        }
+        /* Read all but two: the head moves, so the next round's slots wrap around. */
+        while (next_out + 2 < seq) {
+            f->hc.cpu = 1000 + seq;
+            us_pbuf *p = f->dev.rx(f->dev.ctx);
+            assert_non_null(p);
+            assert_int_equal(seq_of(p), next_out);
+            if (next_out % 2 == 0) {
+                uint8_t last;
+                assert_int_equal(us_pbuf_copy_partial(p, &last, 1, 299), 1);
+                assert_int_equal(last, next_out & 0xFF);
+            }
+            us_pbuf_free(p);
+            next_out++;
+        }
+    }
+    while (next_out < seq)
+        assert_int_equal(rx_at(f, 1000 + seq), next_out++);
+    assert_int_equal(rx_at(f, 1000 + seq), UINT32_MAX);
+    const sb_nic_stats *st = sb_nic_get_stats(&f->nic);
+    assert_int_equal(st->rx_arrived, seq);
+    assert_int_equal(st->rx_frames, seq);
+    assert_int_equal(st->rx_drop_nomem + st->rx_drop_ring + st->rx_drop_pool, 0);
     fx_free(f);
 }
 
@@ -643,6 +695,7 @@ int main(void)
         cmocka_unit_test(test_nic_tx_slots),
         cmocka_unit_test(test_nic_under_stack_arp),
         cmocka_unit_test(test_nic_rx_buffer_in_place),
+        cmocka_unit_test(test_nic_rx_queue_grows_wrapped),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -41,6 +41,7 @@ typedef struct sb_des {
     uint32_t *heap;     /* slot indices, min-heap on (at, seq) */
     uint32_t heap_len;
     sb_des_slot side;   /* the event beside the heap, pending while side.fn != NULL */
+    us_time until;      /* the bound of the step running now (sb_des_side_continue) */
     int stop;
     uint64_t events_run;
     uint64_t alloc_fail; /* schedules refused for lack of memory */
@@ -73,6 +74,15 @@ int sb_des_cancel(sb_des *d, sb_event_id ev);
 /* Run fn(ctx, arg) at `at` (clamped to now if earlier) as the event beside the heap, replacing the
  * one pending there, if any (it will not run). Cannot fail. */
 void sb_des_schedule_side(sb_des *d, us_time at, sb_event_fn fn, void *ctx, void *arg);
+
+/* For the side event's own callback, which would reschedule itself at `at`: returns 1 if that
+ * event would be the very next one the running step loop runs — due no later than the loop's
+ * bound, before every event in the heap (an event there due at the same time was scheduled earlier
+ * and runs first), and no sb_des_stop() pending — after moving the engine on as running it would
+ * (the clock to `at`, a sequence number, one more event run): the callback then goes on inline.
+ * Returns 0 otherwise (the callback schedules itself with sb_des_schedule_side). A run is the
+ * same either way; a source going on inline saves a return to the loop per frame. */
+int sb_des_side_continue(sb_des *d, us_time at);
 
 /* Events pending (the one beside the heap included), and the time of the earliest (US_TIME_NEVER
  * if none). */

@@ -88,6 +88,8 @@ typedef struct sb_link {
     sb_rng loss_rng, reorder_rng;
     uint64_t loss_thresh, reorder_thresh; /* a draw below it hits; see loss_all / reorder_all */
     int loss_all, reorder_all;
+    int direct;             /* no rate, loss or reordering, handed over at send: sb_link_send's
+                               fast path */
     us_time last_now;
     us_time free_ns;        /* serializer busy until free_ns + free_rem / rate_bps ns */
     uint64_t free_rem;

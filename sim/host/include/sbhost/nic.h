@@ -115,11 +115,8 @@ typedef struct sb_nic {
     uint32_t frame_max;
     sb_nic_rx_slot *ring;
     uint32_t ring_head, ring_len;
-    sb_nic_arrival *arr; /* arrival-ordered ring buffer */
+    sb_nic_arrival *arr; /* arrival-ordered ring buffer; each slot owns its frame buffer */
     uint32_t arr_head, arr_len, arr_cap;
-    uint8_t **spare;     /* frame buffers not in use */
-    uint32_t nspare, spare_cap;
-    uint8_t *fill;       /* the buffer sb_nic_rx_buffer lent out, until it is handed back */
     us_time last_rx_arrival;
     sb_nic_tx_slot *tx;
     sb_nic_tx_fn tx_fn;
@@ -172,8 +169,9 @@ void sb_nic_arrive(sb_nic *nic, const uint8_t *data, uint32_t len, us_time arriv
 
 /* A buffer of mtu + 14 bytes to build the next frame in, for a source that would otherwise build
  * it elsewhere and have sb_nic_arrive copy it: handed to sb_nic_arrive (directly, or through an
- * sb_link with SB_LINK_AT_SEND) it is queued as it is. Until then the same buffer is returned
- * (a frame that was not handed over, e.g. lost on the link, is simply overwritten by the next).
+ * sb_link with SB_LINK_AT_SEND) it is queued as it is. It is the buffer the next sb_nic_arrive
+ * queues its frame in, whatever the frame: write into it only right before handing it over (a
+ * frame that was not handed over, e.g. lost on the link, is simply overwritten by the next).
  * NULL when memory runs out. */
 uint8_t *sb_nic_rx_buffer(sb_nic *nic);
 
