@@ -60,8 +60,9 @@ static inline us_wire_err us__ipv4_check(const uint8_t *buf, size_t len, unsigne
     /* h <= len here, so this is h <= t <= len in one unsigned compare (t < h wraps). */
     if (t - h > len - h)
         return US_WIRE_BAD_TOTAL_LEN;
+    /* Intact iff the header sums to 0xFFFF (us_csum(...) == 0); a byte swap keeps 0xFFFF. */
     if (!(flags & US_WIRE_SKIP_CSUM) &&
-        (h == US_IPV4_HDR_LEN ? us_csum_ipv4_hdr20(buf) : us_csum(buf, h)) != 0)
+        (h == US_IPV4_HDR_LEN ? us__csum_hdr20_fold(buf) : us_csum_partial(buf, h, 0)) != 0xFFFFu)
         return US_WIRE_BAD_CHECKSUM;
     uint32_t frag_offset = (uint32_t)(us_get_be16(buf + 6) & US__IPV4_FRAG_MASK) * 8;
     if (frag_offset + (t - h) > US_IPV4_MAX_LEN)
@@ -81,8 +82,12 @@ static inline us_wire_err us__udp_check(const uint8_t *buf, size_t len, uint32_t
     if (n < US_UDP_HDR_LEN || n > len)
         return US_WIRE_BAD_LENGTH;
     if (!(flags & US_WIRE_SKIP_CSUM) && us_get_be16(buf + 6) != 0) {
-        uint32_t sum = us_csum_pseudo_ipv4(src_ip, dst_ip, US_IP_PROTO_UDP, (uint16_t)n);
-        if (us_csum_finish(us_csum_partial(buf, n, sum)) != 0)
+        /* The pseudo-header (RFC 768) as a partial sum: each address as one 32-bit value is
+         * congruent to the sum of its two 16-bit words modulo 0xFFFF, and us_csum_partial takes
+         * any accumulator. Intact iff the whole sums to 0xFFFF (us_csum_partial folds to
+         * [0, 0xFFFF]). */
+        uint32_t sum = us__csum_add32(us__csum_add32(src_ip, dst_ip), US_IP_PROTO_UDP + n);
+        if (us_csum_partial(buf, n, sum) != 0xFFFFu)
             return US_WIRE_BAD_CHECKSUM;
     }
     *ulen = n;
