@@ -11,6 +11,7 @@
 #include "ustack/wire/eth.h"
 #include "ustack/wire/ipv4.h"
 #include "ustack/wire/udp.h"
+#include "wire/csum_short.h"
 
 #define US__IPV4_FLAG_DF 0x4000u
 #define US__IPV4_FLAG_MF 0x2000u
@@ -87,7 +88,9 @@ static inline us_wire_err us__udp_check(const uint8_t *buf, size_t len, uint32_t
          * any accumulator. Intact iff the whole sums to 0xFFFF (us_csum_partial folds to
          * [0, 0xFFFF]). */
         uint32_t sum = us__csum_add32(us__csum_add32(src_ip, dst_ip), US_IP_PROTO_UDP + n);
-        if (us_csum_partial(buf, n, sum) != 0xFFFFu)
+        sum = n < US__CSUM_SHORT_MAX ? us__csum_partial_short(buf, n, sum)
+                                     : us_csum_partial(buf, n, sum);
+        if (sum != 0xFFFFu)
             return US_WIRE_BAD_CHECKSUM;
     }
     *ulen = n;

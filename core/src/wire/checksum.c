@@ -7,27 +7,7 @@
 
 #include <string.h>
 
-static int host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    uint8_t first;
-    memcpy(&first, &one, 1);
-    return first == 1;
-}
-
-static uint32_t load32(const uint8_t *p)
-{
-    uint32_t w;
-    memcpy(&w, p, sizeof(w));
-    return w;
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof(w));
-    return w;
-}
+#include "wire/csum_short.h"
 
 /* The bulk loop, sum_bulk(p, rounds): p[0, 64 * rounds) summed as host-order 16-bit words (or any
  * value congruent to that sum modulo 0xFFFF), for rounds <= BULK_ROUNDS_MAX, returning < 2^62. Three
@@ -167,83 +147,16 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     while (rounds--) {
         for (int k = 0; k < 64; k += 32) {
-            s0 += halves(load64(p + k));
-            s1 += halves(load64(p + k + 8));
-            s2 += halves(load64(p + k + 16));
-            s3 += halves(load64(p + k + 24));
+            s0 += halves(us__csum_load64(p + k));
+            s1 += halves(us__csum_load64(p + k + 8));
+            s2 += halves(us__csum_load64(p + k + 16));
+            s3 += halves(us__csum_load64(p + k + 24));
         }
         p += 64;
     }
     return s0 + s1 + s2 + s3;
 }
 #endif
-
-/* The sum of p[0, len) for len < 128, added to sum with end-around carry: by the binary digits of
- * len, straight-line, one 64-bit word per add (a loop here is one the compiler vectorises, with a
- * set-up that costs a 20-byte IPv4 header ~80 instructions). A host-order 64-bit word is congruent
- * modulo 0xFFFF to the sum of its four host-order 16-bit lanes (2^16 = 1), and every load starts
- * at an even offset of the data, so each byte stays in its lane. */
-static inline uint64_t sum_short(uint64_t sum, const uint8_t *p, size_t len)
-{
-    if (len & 64) {
-        sum = us__csum_add64(sum, load64(p));
-        sum = us__csum_add64(sum, load64(p + 8));
-        sum = us__csum_add64(sum, load64(p + 16));
-        sum = us__csum_add64(sum, load64(p + 24));
-        sum = us__csum_add64(sum, load64(p + 32));
-        sum = us__csum_add64(sum, load64(p + 40));
-        sum = us__csum_add64(sum, load64(p + 48));
-        sum = us__csum_add64(sum, load64(p + 56));
-        p += 64;
-    }
-    if (len & 32) {
-        sum = us__csum_add64(sum, load64(p));
-        sum = us__csum_add64(sum, load64(p + 8));
-        sum = us__csum_add64(sum, load64(p + 16));
-        sum = us__csum_add64(sum, load64(p + 24));
-        p += 32;
-    }
-    if (len & 16) {
-        sum = us__csum_add64(sum, load64(p));
-        sum = us__csum_add64(sum, load64(p + 8));
-        p += 16;
-    }
-    if (len & 8) {
-        sum = us__csum_add64(sum, load64(p));
-        p += 8;
-    }
-    if (len & 4) {
-        sum = us__csum_add64(sum, load32(p));
-        p += 4;
-    }
-    if (len & 2) {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        sum = us__csum_add64(sum, h);
-        p += 2;
-    }
-    if (len & 1) {
-        /* The odd last byte is the first byte of a zero-padded 16-bit word, in host order. */
-        uint8_t pad[2] = {p[0], 0};
-        uint16_t h;
-        memcpy(&h, pad, 2);
-        sum = us__csum_add64(sum, h);
-    }
-    return sum;
-}
-
-/* The end of us_csum_partial: the 64-bit end-around sum of the data (host order) to a partial
- * sum, acc added. */
-static inline uint32_t finish(uint64_t sum, uint32_t acc)
-{
-    uint32_t s = us__csum_fold64(sum);
-    /* Little-endian: the host-order sum is the byte swap of the network one. Modulo 0xFFFF a swap
-     * is a multiplication by 256, which on a 32-bit value is a rotation by 8 (2^32 = 1), and a
-     * rotation keeps zero zero: no fold needed first. */
-    if (host_is_little_endian())
-        s = (s << 8) | (s >> 24);
-    return us_csum_fold(us__csum_add32(s, acc));
-}
 
 #if defined(__GNUC__)
 #define CSUM_NOINLINE __attribute__((noinline))
@@ -268,15 +181,14 @@ CSUM_NOINLINE static uint32_t partial_long(const uint8_t *p, size_t len, uint32_
         p += rounds * 64;
         whole -= rounds * 64;
     }
-    return finish(sum_short(sum, p, len), acc);
+    return us__csum_finish_short(us__csum_short(sum, p, len), acc);
 }
 
 uint32_t us_csum_partial(const void *data, size_t len, uint32_t acc)
 {
-    /* Below 128 bytes the straight-line code is cheaper than the bulk loop's call. */
-    if (len >= 128)
+    if (len >= US__CSUM_SHORT_MAX)
         return partial_long((const uint8_t *)data, len, acc);
-    return finish(sum_short(0, (const uint8_t *)data, len), acc);
+    return us__csum_partial_short(data, len, acc);
 }
 
 uint16_t us_csum(const void *data, size_t len)
