@@ -5,7 +5,7 @@
  * fields the next step reads. Everything rare leaves through the out-of-line functions below,
  * which share these same steps: frames whose headers are not in their first segment (copied out
  * of the chain first), fragments, ICMP, TCP and other protocols, and every drop.
- * Included by iface.c and net/ipv4.c only. */
+ * Included by iface.c, net/ipv4.c and net/udp.c only. */
 #ifndef USTACK_NET_RX_H
 #define USTACK_NET_RX_H
 
