@@ -14,7 +14,9 @@
  *      (tx_alloc_fail) stops egress; the refused socket stays first on the ready list. */
 #include <string.h>
 
+#include "net/rx.h"
 #include "stack_internal.h"
+#include "wire/check.h"
 
 const uint8_t us__eth_bcast[US_ETH_ADDR_LEN] = {0xFF, 0xFF, 0xFF, 0xFF, 0xFF, 0xFF};
 
@@ -54,6 +56,22 @@ unsigned us__drop(us_stack *s, us_drop_reason r)
 unsigned us__drop_wire(us_stack *s, us_wire_err e)
 {
     s->stats.drop_wire[e]++;
+    return US_INGRESS_DROPPED;
+}
+
+US__COLD unsigned us__rx_drop(us_stack *s, us__pkt *k, us_drop_reason r)
+{
+    s->stats.drop[r]++;
+    (void)us_pbuf_free(k->p);
+    k->p = NULL;
+    return US_INGRESS_DROPPED;
+}
+
+US__COLD unsigned us__rx_drop_wire(us_stack *s, us__pkt *k, us_wire_err e)
+{
+    s->stats.drop_wire[e]++;
+    (void)us_pbuf_free(k->p);
+    k->p = NULL;
     return US_INGRESS_DROPPED;
 }
 
@@ -147,20 +165,20 @@ unsigned us_ingress(us_stack *s, us_pbuf *frame, us_time now)
     uint8_t scratch[US_ETH_HDR_LEN + US_ETH_MAX_VLAN_TAGS * US_ETH_VLAN_TAG_LEN];
     uint32_t got;
     const uint8_t *h = us__pkt_view(&k, 0, sizeof(scratch), scratch, &got);
-    us_eth_repr eth;
-    size_t hl = 0;
-    us_wire_err e = us_eth_parse(&eth, h, got, &hl);
+    uint16_t type = 0;
+    uint32_t hl = 0;
+    us_wire_err e = us__eth_check(h, got, &type, &hl);
     unsigned r;
     if (e != US_WIRE_OK) {
         r = us__drop_wire(s, e);
         (void)us_pbuf_free(frame);
-    } else if (!mac_for_us(s, eth.dst)) {
+    } else if (!mac_for_us(s, h)) {
         r = us__drop(s, US_DROP_NOT_FOR_US);
         (void)us_pbuf_free(frame);
-    } else if (eth.ethertype == US_ETHERTYPE_ARP) {
-        r = us__arp_input(s, &k, (uint32_t)hl, now);
-    } else if (eth.ethertype == US_ETHERTYPE_IPV4) {
-        r = us__ipv4_input(s, &k, (uint32_t)hl, now);
+    } else if (type == US_ETHERTYPE_IPV4) {
+        r = us__ipv4_rx(s, &k, hl, now);
+    } else if (type == US_ETHERTYPE_ARP) {
+        r = us__arp_input(s, &k, hl, now);
     } else {
         r = us__drop(s, US_DROP_ETHERTYPE);
         (void)us_pbuf_free(frame);

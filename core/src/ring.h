@@ -48,6 +48,26 @@ static inline uint32_t us__ring_write(us_ring *r, const void *data, uint32_t n)
     return n;
 }
 
+/* Append hn bytes of hdr then n bytes of data; the caller checked that hn + n fit. When both lie
+ * before the end of the buffer (the common case) the tail is computed once and the two copies
+ * are adjacent; otherwise two ordinary writes. */
+static inline void us__ring_write_rec(us_ring *r, const void *hdr, uint32_t hn, const void *data,
+                                      uint32_t n)
+{
+    uint32_t tail = r->head + r->len;
+    if (tail >= r->cap)
+        tail -= r->cap;
+    if (hn + n <= r->cap - tail) {
+        uint8_t *at = r->buf + tail;
+        memcpy(at, hdr, hn);
+        memcpy(at + hn, data, n);
+        r->len += hn + n;
+        return;
+    }
+    (void)us__ring_write(r, hdr, hn);
+    (void)us__ring_write(r, data, n);
+}
+
 /* Copy n bytes starting `off` bytes after the head into dst, without consuming them. The caller
  * guarantees off + n <= len. */
 static inline void us__ring_peek(const us_ring *r, uint32_t off, void *dst, uint32_t n)

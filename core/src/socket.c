@@ -97,20 +97,20 @@ static void set_waker(us__waker *w, us_waker_fn fn, void *ctx)
 void us_sock_set_rx_waker(us_stack *s, us_sock h, us_waker_fn fn, void *ctx)
 {
     us__udp_sock *u = udp_get(s, h);
-    us__tcp_sock *t = tcp_get(s, h);
+    us__tcp_sock *t;
     if (u)
         set_waker(&u->rx_waker, fn, ctx);
-    else if (t)
+    else if ((t = tcp_get(s, h)) != NULL)
         set_waker(&t->rx_waker, fn, ctx);
 }
 
 void us_sock_set_tx_waker(us_stack *s, us_sock h, us_waker_fn fn, void *ctx)
 {
     us__udp_sock *u = udp_get(s, h);
-    us__tcp_sock *t = tcp_get(s, h);
+    us__tcp_sock *t;
     if (u)
         set_waker(&u->tx_waker, fn, ctx);
-    else if (t)
+    else if ((t = tcp_get(s, h)) != NULL)
         set_waker(&t->tx_waker, fn, ctx);
 }
 
@@ -202,25 +202,53 @@ us_status us_udp_send(us_stack *s, us_sock h, const void *data, uint32_t len, ui
     return US_OK;
 }
 
+/* us_udp_recv of the datagram at the head of r when the record wraps around the ring's end. */
+US__NOINLINE static int32_t udp_recv_wrapped(us_ring *r, void *buf, uint32_t cap,
+                                             uint32_t *src_ip, uint16_t *src_port)
+{
+    uint8_t rec[US__UDP_REC_LEN];
+    us__ring_peek(r, 0, rec, sizeof(rec));
+    uint32_t len = us_get_be16(rec + 6);
+    uint32_t n = len < cap ? len : cap;
+    if (n)
+        us__ring_peek(r, US__UDP_REC_LEN, buf, n);
+    us__ring_consume(r, US__UDP_REC_LEN + len);
+    if (src_ip)
+        *src_ip = us_get_be32(rec);
+    if (src_port)
+        *src_port = us_get_be16(rec + 4);
+    return (int32_t)len;
+}
+
 int32_t us_udp_recv(us_stack *s, us_sock h, void *buf, uint32_t cap, uint32_t *src_ip,
                     uint16_t *src_port)
 {
     us__udp_sock *u = udp_get(s, h);
     if (u == NULL || (buf == NULL && cap > 0))
         return US_EINVAL;
-    if (u->rx.len < US__UDP_REC_LEN)
+    us_ring *r = &u->rx;
+    if (r->len < US__UDP_REC_LEN)
         return US_EAGAIN;
-    uint8_t rec[US__UDP_REC_LEN];
-    us__ring_read(&u->rx, rec, sizeof(rec));
+    /* Record header and datagram are read in place when they do not wrap around the ring's end
+     * (they never do while the ring is drained as fast as it fills: an empty ring starts again at
+     * 0). */
+    const uint8_t *rec = r->buf + r->head;
+    uint32_t room = r->cap - r->head;
+    if (room < US__UDP_REC_LEN)
+        return udp_recv_wrapped(r, buf, cap, src_ip, src_port);
     uint32_t len = us_get_be16(rec + 6);
+    if (room - US__UDP_REC_LEN < len)
+        return udp_recv_wrapped(r, buf, cap, src_ip, src_port);
     uint32_t n = len < cap ? len : cap;
-    if (n)
-        us__ring_read(&u->rx, buf, n);
-    us__ring_consume(&u->rx, len - n);
     if (src_ip)
         *src_ip = us_get_be32(rec);
     if (src_port)
         *src_port = us_get_be16(rec + 4);
+    /* Consumed before the copy: the bytes stay where they are until the next write, and only len
+     * is left to keep across the copy. */
+    us__ring_consume(r, US__UDP_REC_LEN + len);
+    if (n)
+        memcpy(buf, rec + US__UDP_REC_LEN, n);
     return (int32_t)len;
 }
 
@@ -449,7 +477,7 @@ static void rst_reply(us_stack *s, const us__ipctx *c, const us_tcp_repr *seg, u
     if (!us__tcp_rst_reply(seg, &rc.rst))
         return;
     rc.rst.payload_len = 0;
-    rc.dst = c->ip.src;
+    rc.dst = c->src;
     if (rc.dst == 0 || (rc.dst >> 28) == 0xEu || rc.dst == 0xFFFFFFFFu)
         return;
     uint32_t len = US_IPV4_HDR_LEN + (uint32_t)us_tcp_header_len(&rc.rst);
@@ -503,7 +531,7 @@ static unsigned listen_input(us_stack *s, uint32_t li, us__ipctx *c, const us_tc
             t->parent = li;
             l->syn_pending++;
             uint32_t iss = (uint32_t)us__rand(s);
-            unsigned ev = us__tcp_accept_syn(&t->tcb, s->cfg.ipv4_addr, c->ip.src, seg, iss, now);
+            unsigned ev = us__tcp_accept_syn(&t->tcb, s->cfg.ipv4_addr, c->src, seg, iss, now);
             return tcp_events(s, i, ev, now) | US_INGRESS_STATE_CHANGED;
         }
     }
@@ -517,7 +545,7 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
     us_tcp_repr seg;
     us_wire_err e;
     if (k->flat) {
-        e = us_tcp_parse(&seg, k->flat + c->l4_off, c->l4_len, c->ip.src, c->ip.dst,
+        e = us_tcp_parse(&seg, k->flat + c->l4_off, c->l4_len, c->src, c->dst,
                          c->csum_flags);
     } else {
         /* Chained: the parser reads the header (data offset * 4 <= min(60, length) bytes, all in
@@ -526,11 +554,11 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
         uint8_t scratch[US_TCP_MAX_HDR_LEN];
         uint32_t got;
         const uint8_t *h = us__pkt_view(k, c->l4_off, sizeof(scratch), scratch, &got);
-        e = us_tcp_parse(&seg, h, c->l4_len, c->ip.src, c->ip.dst, US_WIRE_SKIP_CSUM);
+        e = us_tcp_parse(&seg, h, c->l4_len, c->src, c->dst, US_WIRE_SKIP_CSUM);
         seg.payload = NULL;
         if (e == US_WIRE_OK && !(c->csum_flags & US_WIRE_SKIP_CSUM)) {
             uint32_t sum =
-                us_csum_pseudo_ipv4(c->ip.src, c->ip.dst, US_IP_PROTO_TCP, (uint16_t)c->l4_len);
+                us_csum_pseudo_ipv4(c->src, c->dst, US_IP_PROTO_TCP, (uint16_t)c->l4_len);
             if (us_csum_finish(us__pkt_csum(k, c->l4_off, c->l4_len, sum)) != 0)
                 e = US_WIRE_BAD_CHECKSUM;
         }
@@ -545,7 +573,7 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
     }
     /* RFC 9293 3.10.7.2 / RFC 1122 4.2.3.10: no connection with a source that names no single
      * host (unspecified, broadcast, multicast) or claims to be us. */
-    uint32_t src = c->ip.src;
+    uint32_t src = c->src;
     if (src == 0 || src == 0xFFFFFFFFu || src == s->bcast || (src >> 28) == 0xEu ||
         src == s->cfg.ipv4_addr) {
         free_frame(k);
@@ -559,7 +587,7 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
         if (t->listener) {
             listener = i;
         } else if (t->tcb.state != US_TCP_CLOSED && t->tcb.remote_port == seg.src_port &&
-                   t->tcb.remote_ip == c->ip.src) {
+                   t->tcb.remote_ip == c->src) {
             found = i;
             break;
         }

@@ -131,6 +131,16 @@ us_pbuf *np_pbuf(np_node *n, const uint8_t *frame, uint32_t len)
     return p;
 }
 
+us_pbuf *np_pbuf_split(np_node *n, const uint8_t *frame, uint32_t len, uint32_t at)
+{
+    assert_true(at > 0 && at < len);
+    us_pbuf *h = np_pbuf(n, frame, at);
+    us_pbuf *t = np_pbuf(n, frame + at, len - at);
+    assert_int_equal(us_pbuf_cat(h, t), US_OK);
+    assert_int_equal(h->tot_len, len);
+    return h;
+}
+
 unsigned np_inject(np_node *n, const uint8_t *frame, uint32_t len, us_time now)
 {
     return us_ingress(n->s, np_pbuf(n, frame, len), now);

@@ -58,6 +58,9 @@ void np_free(np_node *n);
 
 /* A POOL pbuf of n's stack holding frame[0, len). */
 us_pbuf *np_pbuf(np_node *n, const uint8_t *frame, uint32_t len);
+/* As np_pbuf, as a chain of two POOL pbufs holding frame[0, at) and frame[at, len), 0 < at < len:
+ * a frame whose headers may straddle a segment boundary. */
+us_pbuf *np_pbuf_split(np_node *n, const uint8_t *frame, uint32_t len, uint32_t at);
 /* us_ingress of a copy of frame. */
 unsigned np_inject(np_node *n, const uint8_t *frame, uint32_t len, us_time now);
 /* Queue a copy of frame for dev->rx (us_poll). */

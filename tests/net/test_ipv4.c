@@ -377,15 +377,17 @@ typedef struct bad_case {
     int drop;     /* expected drop index, or -1 */
 } bad_case;
 
-/* Inject f into a fresh node (A with a UDP socket on 7 and a TCP listener on 80) and check that
- * exactly the expected counter moved, nothing was sent and nothing leaked. */
-static void expect_dropped(const uint8_t *f, uint32_t len, int wire, int drop)
+/* Inject f into a fresh node (A with a UDP socket on 7 and a TCP listener on 80), in one pbuf
+ * (at == 0) or chained at byte at, and check that exactly the expected counter moved, nothing was
+ * sent and nothing leaked. */
+static void expect_dropped_at(const uint8_t *f, uint32_t len, uint32_t at, int wire, int drop)
 {
     np_node *a = np_new_a();
     us_sock u = udp_sock(a, 7);
     us_sock l = us_tcp_open(a->s);
     assert_int_equal(us_tcp_listen(a->s, l, 80, 4), US_OK);
-    unsigned r = np_inject(a, f, len, 0);
+    us_pbuf *p = at == 0 ? np_pbuf(a, f, len) : np_pbuf_split(a, f, len, at);
+    unsigned r = us_ingress(a->s, p, 0);
     assert_int_equal(r, US_INGRESS_PROCESSED | US_INGRESS_DROPPED);
     for (int i = 0; i < US_WIRE_ERR_COUNT; i++)
         assert_int_equal(st(a)->drop_wire[i], i == wire ? 1 : 0);
@@ -397,6 +399,20 @@ static void expect_dropped(const uint8_t *f, uint32_t len, int wire, int drop)
     assert_int_equal(us_poll_at(a->s, 0), US_TIME_NEVER);
     assert_int_equal(us_tcp_release(a->s, l), US_OK);
     np_free(a);
+}
+
+/* expect_dropped_at for the frame in one pbuf and chained at every header boundary and around it:
+ * a frame whose headers are not all in its first segment takes the out-of-line input functions,
+ * the others the inline path; both must drop it the same way. */
+static void expect_dropped(const uint8_t *f, uint32_t len, int wire, int drop)
+{
+    static const uint32_t cuts[] = {0,  1,  6,  13, 14, 15, 20, 24, 33,
+                                    34, 35, 38, 41, 42, 43, 53, 54, 55};
+    for (size_t i = 0; i < sizeof(cuts) / sizeof(cuts[0]); i++)
+        if (cuts[i] < len)
+            expect_dropped_at(f, len, cuts[i], wire, drop);
+    if (len > 1)
+        expect_dropped_at(f, len, len - 1, wire, drop);
 }
 
 static uint32_t good_udp(uint8_t *f)

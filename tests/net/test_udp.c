@@ -372,6 +372,127 @@ static void test_udp_chained_frame(void **state)
     np_free(a);
 }
 
+/* A datagram chained at any byte — inside the Ethernet, IPv4 or UDP header or the data — is
+ * delivered exactly as in one pbuf (the inline path and the out-of-line chained path agree), and
+ * one to a closed port gets the same port unreachable, byte for byte. */
+static void test_udp_every_split_delivers_the_same(void **state)
+{
+    (void)state;
+    uint8_t f[128], d[30];
+    for (uint32_t i = 0; i < sizeof(d); i++)
+        d[i] = (uint8_t)(0xC0 + i);
+    uint32_t len = np_build_udp(f, np_mac_a, np_mac_b, NP_IP_B, NP_IP_A, 4242, 7, d, sizeof(d));
+    uint8_t closed[128], reply[128];
+    uint32_t clen =
+        np_build_udp(closed, np_mac_a, np_mac_b, NP_IP_B, NP_IP_A, 4242, 8, d, sizeof(d));
+    uint32_t reply_len = 0;
+    for (uint32_t at = 0; at < len; at++) {
+        np_node *a = np_new_a();
+        assert_int_equal(us_arp_add_static(a->s, NP_IP_B, np_mac_b), US_OK);
+        us_sock h = udp_sock(a, 7);
+        us_pbuf *p = at == 0 ? np_pbuf(a, f, len) : np_pbuf_split(a, f, len, at);
+        assert_int_equal(us_ingress(a->s, p, 0), US_INGRESS_PROCESSED | US_INGRESS_STATE_CHANGED);
+        uint8_t got[64];
+        uint32_t src = 0;
+        uint16_t sport = 0;
+        assert_int_equal(us_udp_recv(a->s, h, got, sizeof(got), &src, &sport), sizeof(d));
+        assert_memory_equal(got, d, sizeof(d));
+        assert_int_equal(src, NP_IP_B);
+        assert_int_equal(sport, 4242);
+        assert_int_equal(us_udp_recv(a->s, h, got, sizeof(got), &src, &sport), US_EAGAIN);
+        assert_int_equal(drops(a), 0);
+
+        p = at == 0 ? np_pbuf(a, closed, clen) : np_pbuf_split(a, closed, clen, at);
+        assert_int_equal(us_ingress(a->s, p, 0), US_INGRESS_PROCESSED | US_INGRESS_DROPPED);
+        assert_int_equal(st(a)->drop[US_DROP_NO_SOCKET], 1);
+        assert_int_equal(drops(a), 1);
+        assert_int_equal(a->tx_n, 1);
+        if (at == 0) {
+            reply_len = a->tx_len[0];
+            assert_int_equal(reply_len, 14 + 20 + 8 + 28);
+            memcpy(reply, a->tx[0], reply_len);
+        } else {
+            assert_int_equal(a->tx_len[0], reply_len);
+            assert_memory_equal(a->tx[0], reply, reply_len);
+        }
+        np_free(a);
+    }
+}
+
+/* The receive ring against a model FIFO: datagrams of 0..30 bytes into a 50-byte ring, so that
+ * record headers and data wrap around its end at every offset; reads with buffers shorter and
+ * longer than the datagram, and none. Every datagram that fits is read back exactly (length,
+ * truncated copy, source address and port), every one that does not is SOCKET_FULL. */
+static void test_udp_recv_ring_wraps_model(void **state)
+{
+    (void)state;
+    us_stack_config c;
+    np_config(&c, NP_IP_A, 1);
+    c.udp_rx_buf = 50;
+    np_node *a = np_new(&c, 1500, 0);
+    us_sock h = udp_sock(a, 7);
+    us_test_rng rng = {0x1234};
+    enum { Q = 16 };
+    struct { uint32_t len; uint16_t sport; uint8_t first; } q[Q];
+    /* head: where the oldest record starts, as the ring keeps it (back to 0 whenever it empties) */
+    uint32_t qh = 0, qn = 0, used = 0, head = 0, full = 0, hdr_wraps = 0, data_wraps = 0;
+    for (int round = 0; round < 4000; round++) {
+        if (us_test_below(&rng, 2) == 0) {
+            uint32_t n = us_test_below(&rng, 31);
+            uint16_t sport = (uint16_t)(1 + us_test_below(&rng, 60000));
+            uint8_t first = (uint8_t)round, d[30], f[128];
+            for (uint32_t i = 0; i < n; i++)
+                d[i] = (uint8_t)(first + i);
+            uint32_t len = np_build_udp(f, np_mac_a, np_mac_b, NP_IP_B, NP_IP_A, sport, 7, d, n);
+            unsigned r = np_inject(a, f, len, 0);
+            if (used + 8 + n > 50) {
+                assert_int_equal(r, US_INGRESS_PROCESSED | US_INGRESS_DROPPED);
+                full++;
+            } else {
+                assert_int_equal(r, US_INGRESS_PROCESSED | US_INGRESS_STATE_CHANGED);
+                assert_true(qn < Q);
+                q[(qh + qn) % Q].len = n;
+                q[(qh + qn) % Q].sport = sport;
+                q[(qh + qn) % Q].first = first;
+                qn++;
+                used += 8 + n;
+            }
+        } else {
+            uint32_t cap = us_test_below(&rng, 40);
+            uint8_t buf[40];
+            memset(buf, 0xEE, sizeof(buf));
+            uint32_t src = 0;
+            uint16_t sport = 0;
+            int32_t got = us_udp_recv(a->s, h, cap ? buf : NULL, cap, &src, &sport);
+            if (qn == 0) {
+                assert_int_equal(got, US_EAGAIN);
+                continue;
+            }
+            uint32_t n = q[qh].len, k = n < cap ? n : cap;
+            assert_int_equal(got, n);
+            assert_int_equal(src, NP_IP_B);
+            assert_int_equal(sport, q[qh].sport);
+            for (uint32_t i = 0; i < k; i++)
+                assert_int_equal(buf[i], (uint8_t)(q[qh].first + i));
+            for (uint32_t i = k; i < sizeof(buf); i++)
+                assert_int_equal(buf[i], 0xEE);
+            if (head + 8 > 50)
+                hdr_wraps++;
+            else if (head + 8 + n > 50)
+                data_wraps++;
+            qh = (qh + 1) % Q;
+            qn--;
+            used -= 8 + n;
+            head = used == 0 ? 0 : (head + 8 + n) % 50;
+        }
+    }
+    assert_int_equal(st(a)->drop[US_DROP_SOCKET_FULL], full);
+    assert_true(full > 100);
+    assert_true(hdr_wraps > 50);
+    assert_true(data_wraps > 50);
+    np_free(a);
+}
+
 typedef struct wake_log {
     int rx, tx;
     us_stack *s;
@@ -445,6 +566,8 @@ int main(void)
         cmocka_unit_test(test_udp_tx_refused_counts_drop),
         cmocka_unit_test(test_udp_no_route),
         cmocka_unit_test(test_udp_chained_frame),
+        cmocka_unit_test(test_udp_every_split_delivers_the_same),
+        cmocka_unit_test(test_udp_recv_ring_wraps_model),
         cmocka_unit_test(test_udp_wakers),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);

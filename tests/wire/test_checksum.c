@@ -96,6 +96,32 @@ static void test_checksum_extreme_words_over_many_blocks(void **state)
     free(b);
 }
 
+/* Every length below 256 (each binary digit of the straight-line short path, and the bulk loop from
+ * 128 on), at an even and an odd address: all-0xff words (every 64-bit add carries out), words
+ * that cancel to a multiple of 0xffff without being zero, and zeros. The result is exactly the
+ * naive end-around sum: 0 only for all-zero data, 0xffff for data that merely sums to zero. */
+static void test_checksum_every_short_length_carries_and_zero(void **state)
+{
+    (void)state;
+    static uint8_t buf[300];
+    for (size_t len = 0; len < 256; len++) {
+        for (size_t align = 0; align < 2; align++) {
+            uint8_t *p = buf + align;
+            memset(p, 0xff, len);
+            assert_int_equal(us_csum_partial(p, len, 0), wt_naive_fold(p, len));
+            for (size_t i = 0; i < len; i++) /* 0x8000 + 0x7fff = 0xffff */
+                p[i] = (uint8_t)((i & 2) ? (i & 1 ? 0xff : 0x7f) : (i & 1 ? 0x00 : 0x80));
+            assert_int_equal(us_csum_partial(p, len, 0), wt_naive_fold(p, len));
+            if (len >= 4 && len % 4 == 0)
+                assert_int_equal(us_csum_partial(p, len, 0), 0xffff);
+            memset(p, 0, len);
+            assert_int_equal(us_csum_partial(p, len, 0), 0);
+            assert_int_equal(us_csum_partial(p, len, 0xffffffffu), 0xffff);
+            assert_int_equal(us_csum_partial(p, len, 0x10000u), 1);
+        }
+    }
+}
+
 static void test_checksum_ipv4_hdr20_equals_general(void **state)
 {
     (void)state;
@@ -308,6 +334,7 @@ int main(void)
         cmocka_unit_test(test_checksum_all_ones_and_zero_sums),
         cmocka_unit_test(test_checksum_matches_naive_on_random_buffers),
         cmocka_unit_test(test_checksum_large_buffer_matches_naive),
+        cmocka_unit_test(test_checksum_every_short_length_carries_and_zero),
         cmocka_unit_test(test_checksum_ipv4_hdr20_equals_general),
         cmocka_unit_test(test_checksum_extreme_words_over_many_blocks),
         cmocka_unit_test(test_checksum_accepts_any_accumulator),

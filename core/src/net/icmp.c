@@ -23,7 +23,7 @@ static void build_echo_reply(us_stack *s, uint8_t *ip_pkt, void *ctx)
     const echo_ctx *e = ctx;
     const us__ipctx *c = e->c;
     us_ipv4_repr ip;
-    us__ipv4_repr_init(s, &ip, c->ip.src, US_IP_PROTO_ICMP, c->l4_len);
+    us__ipv4_repr_init(s, &ip, c->src, US_IP_PROTO_ICMP, c->l4_len);
     us_ipv4_emit(&ip, ip_pkt);
     uint8_t *msg = ip_pkt + US_IPV4_HDR_LEN;
     uint32_t n = c->l4_len - US_ICMP_HDR_LEN;
@@ -60,7 +60,7 @@ unsigned us__icmp_input(us_stack *s, us__ipctx *c, us_time now)
         ret = us__drop_wire(s, e);
     } else if (r.type == US_ICMP_ECHO_REQUEST && !c->bcast) {
         echo_ctx ctx = {c, r.ident, r.seq};
-        us__ipv4_output(s, c->ip.src, US_IPV4_HDR_LEN + c->l4_len, build_echo_reply, &ctx, now);
+        us__ipv4_output(s, c->src, US_IPV4_HDR_LEN + c->l4_len, build_echo_reply, &ctx, now);
     } else {
         ret = us__drop(s, US_DROP_ICMP_TYPE);
     }
@@ -80,7 +80,7 @@ static void build_unreach(us_stack *s, uint8_t *ip_pkt, void *ctx)
     const unreach_ctx *u = ctx;
     const us__ipctx *c = u->c;
     us_ipv4_repr ip;
-    us__ipv4_repr_init(s, &ip, c->ip.src, US_IP_PROTO_ICMP, US_ICMP_HDR_LEN + u->quote);
+    us__ipv4_repr_init(s, &ip, c->src, US_IP_PROTO_ICMP, US_ICMP_HDR_LEN + u->quote);
     us_ipv4_emit(&ip, ip_pkt);
     uint8_t *msg = ip_pkt + US_IPV4_HDR_LEN;
     us__pkt_copy(c->k, c->ip_off, msg + US_ICMP_HDR_LEN, u->quote);
@@ -96,12 +96,12 @@ static void build_unreach(us_stack *s, uint8_t *ip_pkt, void *ctx)
 
 void us__icmp_unreach(us_stack *s, const us__ipctx *c, uint8_t code, us_time now)
 {
-    uint32_t src = c->ip.src;
+    uint32_t src = c->src;
     /* RFC 1122 3.2.2: never about a broadcast datagram, nor to a source that names no single host
      * (unspecified, broadcast, multicast, or ourselves). */
     if (c->bcast || src == 0 || src == 0xFFFFFFFFu || src == s->bcast || (src >> 28) == 0xEu ||
         src == s->cfg.ipv4_addr)
         return;
-    unreach_ctx u = {c, code, c->ip.header_len + (c->l4_len < 8 ? c->l4_len : 8u)};
+    unreach_ctx u = {c, code, (c->l4_off - c->ip_off) + (c->l4_len < 8 ? c->l4_len : 8u)};
     us__ipv4_output(s, src, US_IPV4_HDR_LEN + US_ICMP_HDR_LEN + u.quote, build_unreach, &u, now);
 }

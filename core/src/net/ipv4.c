@@ -1,9 +1,10 @@
 /* IPv4 input and output (RFC 791, RFC 1122 3.3).
  *
- * Input: the wire parser checks version, IHL, total length (link padding beyond it is ignored) and
- * the header checksum; then the destination must be ours or a broadcast address (NOT_FOR_US) and
- * the TTL nonzero (TTL). Fragments go to reassembly; whole datagrams to ICMP, UDP or TCP; any other
- * protocol is answered with protocol unreachable and dropped (IP_PROTO).
+ * Input: the wire checks (us_ipv4_parse's) of version, IHL, total length (link padding beyond it
+ * is ignored) and the header checksum; then the destination must be ours or a broadcast address
+ * (NOT_FOR_US) and the TTL nonzero (TTL). Fragments go to reassembly; whole datagrams to ICMP, UDP
+ * or TCP; any other protocol is answered with protocol unreachable and dropped (IP_PROTO). The
+ * path of a whole datagram is inline in net/rx.h; its rare exits are here.
  *
  * Reassembly keeps each fragment's data as a chunk in a heap of its own (carved at init), keyed by
  * (src, dst, proto, ident), at most reass_slots datagrams and reass_max_bytes of payload at once
@@ -25,30 +26,18 @@
 #include <assert.h>
 #include <string.h>
 
+#include "net/rx.h"
 #include "stack_internal.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/checksum.h"
 #include "ustack/wire/icmp.h"
+#include "wire/check.h"
 
 /* ---- the packet view ---- */
 
-void us__pkt_set(us__pkt *k, us_pbuf *p)
+const uint8_t *us__pkt_view_chain(const us__pkt *k, uint32_t off, uint32_t want, uint8_t *scratch,
+                                  uint32_t n)
 {
-    k->p = p;
-    k->len = p->tot_len;
-    k->flat = p->len == p->tot_len ? (const uint8_t *)p->payload : NULL;
-    k->reassembled = false;
-}
-
-const uint8_t *us__pkt_view(const us__pkt *k, uint32_t off, uint32_t want, uint8_t *scratch,
-                            uint32_t *got)
-{
-    uint32_t n = k->len - off;
-    if (n > want)
-        n = want;
-    *got = n;
-    if (k->flat)
-        return k->flat + off;
     if (n == 0)
         return scratch;
     const uint8_t *v = us_pbuf_get_contiguous(k->p, scratch, want, n, off);
@@ -171,9 +160,6 @@ static bool same_bytes(const us__pkt *k, uint32_t off, const uint8_t *data, uint
     return us_pbuf_memcmp(k->p, off, data, n) == 0;
 }
 
-static unsigned deliver(us_stack *s, us__pkt *k, uint32_t off, const us_ipv4_repr *ip, bool bcast,
-                        us_time now);
-
 /* Slot i holds every byte of its datagram: rebuild it in one pbuf and deliver it. */
 static unsigned assemble(us_stack *s, uint32_t i, bool bcast, us_time now)
 {
@@ -204,8 +190,10 @@ static unsigned assemble(us_stack *s, uint32_t i, bool bcast, us_time now)
     (void)e;
     us__pkt k;
     us__pkt_set(&k, p);
-    k.reassembled = true;
-    return deliver(s, &k, 0, &ip, bcast, now);
+    /* No device verified the transport checksum of a datagram that arrived in fragments. */
+    us__ipctx c = {.k = &k, .ip_off = 0, .l4_off = ip.header_len, .l4_len = ip.payload_len,
+                   .src = ip.src, .dst = ip.dst, .csum_flags = 0, .bcast = bcast};
+    return us__ipv4_deliver(s, &c, ip.proto, now);
 }
 
 static unsigned reass_input(us_stack *s, us__pkt *k, uint32_t off, const us_ipv4_repr *ip,
@@ -317,62 +305,39 @@ out:
 
 /* ---- input ---- */
 
-static unsigned deliver(us_stack *s, us__pkt *k, uint32_t off, const us_ipv4_repr *ip, bool bcast,
-                        us_time now)
+/* A whole datagram's path is inline (net/rx.h); these are its rare exits. */
+
+unsigned us__ipv4_deliver(us_stack *s, us__ipctx *c, uint8_t proto, us_time now)
 {
-    us__ipctx c;
-    c.k = k;
-    c.ip_off = off;
-    c.ip = *ip;
-    c.l4_off = off + ip->header_len;
-    c.l4_len = ip->payload_len;
-    c.csum_flags =
-        ((s->dev.caps & US_DEV_CSUM_RX) && !k->reassembled) ? US_WIRE_SKIP_CSUM : 0u;
-    c.bcast = bcast;
-    switch (ip->proto) {
-    case US_IP_PROTO_ICMP: return us__icmp_input(s, &c, now);
-    case US_IP_PROTO_UDP: return us__udp_input(s, &c, now);
-    case US_IP_PROTO_TCP: return us__tcp_sock_input(s, &c, now);
+    switch (proto) {
+    case US_IP_PROTO_UDP: return us__udp_rx(s, c, now);
+    case US_IP_PROTO_TCP: return us__tcp_sock_input(s, c, now);
+    case US_IP_PROTO_ICMP: return us__icmp_input(s, c, now);
     default: break;
     }
-    us__icmp_unreach(s, &c, US_ICMP_UNREACH_PROTO, now);
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    return us__drop(s, US_DROP_IP_PROTO);
+    us__icmp_unreach(s, c, US_ICMP_UNREACH_PROTO, now);
+    return us__rx_drop(s, c->k, US_DROP_IP_PROTO);
+}
+
+unsigned us__ipv4_fragment(us_stack *s, us__pkt *k, uint32_t off, const uint8_t *h, bool bcast,
+                           us_time now)
+{
+    us_ipv4_repr ip;
+    us_wire_err e = us_ipv4_parse(&ip, h, k->len - off, US_WIRE_SKIP_CSUM);
+    assert(e == US_WIRE_OK); /* the checks passed */
+    (void)e;
+    return reass_input(s, k, off, &ip, bcast, now);
 }
 
 unsigned us__ipv4_input(us_stack *s, us__pkt *k, uint32_t off, us_time now)
 {
-    /* Only the header is needed here. On a chained frame it is copied out; the parser is given the
-     * whole length the link delivered (to check the total length against it) but reads no more than
-     * IHL * 4 <= min(60, that length) bytes, all of them in the copy. */
+    /* Only the header is needed here. On a chained frame it is copied out; the checks are given
+     * the whole length the link delivered (to check the total length against it) but read no more
+     * than IHL * 4 <= min(60, that length) bytes, all of them in the copy. */
     uint8_t scratch[US_IPV4_MAX_HDR_LEN];
     uint32_t got;
     const uint8_t *h = us__pkt_view(k, off, sizeof(scratch), scratch, &got);
-    unsigned flags = (s->dev.caps & US_DEV_CSUM_RX) ? US_WIRE_SKIP_CSUM : 0u;
-    us_ipv4_repr ip;
-    us_wire_err e = us_ipv4_parse(&ip, h, k->len - off, flags);
-    unsigned ret;
-    if (e != US_WIRE_OK) {
-        ret = us__drop_wire(s, e);
-        goto drop;
-    }
-    bool bcast = ip.dst == 0xFFFFFFFFu || ip.dst == s->bcast;
-    if (ip.dst != s->cfg.ipv4_addr && !bcast) {
-        ret = us__drop(s, US_DROP_NOT_FOR_US);
-        goto drop;
-    }
-    if (ip.ttl == 0) {
-        ret = us__drop(s, US_DROP_TTL);
-        goto drop;
-    }
-    if (ip.more_frags || ip.frag_offset != 0)
-        return reass_input(s, k, off, &ip, bcast, now);
-    return deliver(s, k, off, &ip, bcast, now);
-drop:
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    return ret;
+    return us__ipv4_rx_hdr(s, k, off, h, now);
 }
 
 /* ---- output ---- */

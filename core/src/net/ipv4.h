@@ -22,29 +22,49 @@
 typedef struct us__pkt {
     us_pbuf *p;
     const uint8_t *flat;
-    uint32_t len;     /* p->tot_len */
-    bool reassembled; /* built by reassembly: checksum offload does not apply to it */
+    uint32_t len; /* p->tot_len */
 } us__pkt;
 
-void us__pkt_set(us__pkt *k, us_pbuf *p);
+static inline void us__pkt_set(us__pkt *k, us_pbuf *p)
+{
+    k->p = p;
+    k->len = p->tot_len;
+    k->flat = p->len == p->tot_len ? (const uint8_t *)p->payload : NULL;
+}
+
+/* us__pkt_view's chained case. */
+const uint8_t *us__pkt_view_chain(const us__pkt *k, uint32_t off, uint32_t want, uint8_t *scratch,
+                                  uint32_t n);
+
 /* min(want, len - off) bytes at off (*got): a pointer into the frame, or scratch (want bytes) with
- * a copy. off must be <= len. */
-const uint8_t *us__pkt_view(const us__pkt *k, uint32_t off, uint32_t want, uint8_t *scratch,
-                            uint32_t *got);
+ * a copy. off must be <= len. Inline: every layer's input starts with one. */
+static inline const uint8_t *us__pkt_view(const us__pkt *k, uint32_t off, uint32_t want,
+                                          uint8_t *scratch, uint32_t *got)
+{
+    uint32_t n = k->len - off;
+    if (n > want)
+        n = want;
+    *got = n;
+    if (k->flat)
+        return k->flat + off;
+    return us__pkt_view_chain(k, off, want, scratch, n);
+}
+
 /* Partial checksum of [off, off + n) (offsets counted from off), added to acc. */
 uint32_t us__pkt_csum(const us__pkt *k, uint32_t off, uint32_t n, uint32_t acc);
 void us__pkt_copy(const us__pkt *k, uint32_t off, void *dst, uint32_t n);
 /* Append [off, off + n) to ring r (the caller checked it fits). */
 void us__pkt_to_ring(const us__pkt *k, uint32_t off, uint32_t n, us_ring *r);
 
-/* An IPv4 datagram handed to ICMP, UDP or TCP. */
+/* An IPv4 datagram handed to ICMP, UDP or TCP: where its header and payload are, and the few
+ * header fields the protocols use (the rest stay in the header, at ip_off). */
 typedef struct us__ipctx {
     us__pkt *k;
     uint32_t ip_off; /* IPv4 header in k */
-    us_ipv4_repr ip;
-    uint32_t l4_off; /* payload in k */
+    uint32_t l4_off; /* payload in k; the header is l4_off - ip_off bytes, options included */
     uint32_t l4_len;
-    unsigned csum_flags; /* US_WIRE_SKIP_CSUM when the device verified and k is not reassembled */
+    uint32_t src, dst;   /* host order */
+    unsigned csum_flags; /* US_WIRE_SKIP_CSUM when the device verified (never after reassembly) */
     bool bcast;          /* sent to a broadcast address */
 } us__ipctx;
 
@@ -79,7 +99,9 @@ void us__reass_init(us__reass *r, us__reass_slot *slot_mem, void *heap_mem, size
 /* The slot's timeout came: drop it (REASS_TIMEOUT). */
 void us__reass_timer(us_stack *s, uint32_t slot, us_time now);
 
-/* An IPv4 packet at offset off of the frame in k. Takes the frame. Returns US_INGRESS_* bits. */
+/* An IPv4 packet at offset off of the frame in k. Takes the frame. Returns US_INGRESS_* bits.
+ * The general entry, for any frame; us_ingress takes net/rx.h's inline path, which comes here only
+ * for a frame whose header is not in its first segment. */
 unsigned us__ipv4_input(us_stack *s, us__pkt *k, uint32_t off, us_time now);
 
 /* ---- output ---- */

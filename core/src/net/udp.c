@@ -1,6 +1,7 @@
-/* UDP (RFC 768) data path. Receive: parse (checksum 0 = none), demultiplex by destination port to
+/* UDP (RFC 768) data path. Receive: check (checksum 0 = none), demultiplex by destination port to
  * a bound socket (none: port unreachable unless broadcast, NO_SOCKET), append the datagram with its
- * record header to the receive ring (no room: SOCKET_FULL), wake the reader.
+ * record header to the receive ring (no room: SOCKET_FULL), wake the reader; inline in net/rx.h,
+ * with the chained-frame entry and the rare exits here.
  * Send, one datagram per egress visit:
  *   - MAC known (or broadcast): built straight from the send ring into TX buffers — one frame with
  *     copy and checksum fused, or fragments when it exceeds the MTU;
@@ -15,72 +16,44 @@
 
 #include <string.h>
 
+#include "net/rx.h"
 #include "stack_internal.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/checksum.h"
 #include "ustack/wire/icmp.h"
 #include "ustack/wire/udp.h"
+#include "wire/check.h"
+
+/* Receive. A datagram in a flat frame is handled inline (net/rx.h); these are the general entry
+ * and the rare exits. */
 
 unsigned us__udp_input(us_stack *s, us__ipctx *c, us_time now)
 {
     us__pkt *k = c->k;
-    us_udp_repr r;
-    us_wire_err e;
-    unsigned ret;
-    if (k->flat) {
-        e = us_udp_parse(&r, k->flat + c->l4_off, c->l4_len, c->ip.src, c->ip.dst, c->csum_flags);
-    } else {
-        /* Chained: the parser sees the 8 header bytes (and the true length, for its length check;
-         * with SKIP_CSUM it reads nothing else); the checksum is summed over the chain. */
-        uint8_t scratch[US_UDP_HDR_LEN];
-        uint32_t got;
-        const uint8_t *h = us__pkt_view(k, c->l4_off, US_UDP_HDR_LEN, scratch, &got);
-        e = got < US_UDP_HDR_LEN ? US_WIRE_TRUNCATED
-                                 : us_udp_parse(&r, h, c->l4_len, c->ip.src, c->ip.dst,
-                                                US_WIRE_SKIP_CSUM);
-        if (e == US_WIRE_OK && !(c->csum_flags & US_WIRE_SKIP_CSUM) && us_get_be16(h + 6) != 0) {
-            uint32_t ulen = US_UDP_HDR_LEN + (uint32_t)r.payload_len;
-            uint32_t sum = us_csum_pseudo_ipv4(c->ip.src, c->ip.dst, US_IP_PROTO_UDP,
-                                               (uint16_t)ulen);
-            if (us_csum_finish(us__pkt_csum(k, c->l4_off, ulen, sum)) != 0)
-                e = US_WIRE_BAD_CHECKSUM;
-        }
+    if (k->flat)
+        return us__udp_rx(s, c, now);
+    /* Chained: the checks see the 8 header bytes (and the true length, for the length check; with
+     * SKIP_CSUM they read nothing else); the checksum is summed over the chain. */
+    uint8_t scratch[US_UDP_HDR_LEN];
+    uint32_t got, ulen = 0;
+    const uint8_t *h = us__pkt_view(k, c->l4_off, US_UDP_HDR_LEN, scratch, &got);
+    us_wire_err e = got < US_UDP_HDR_LEN
+                        ? US_WIRE_TRUNCATED
+                        : us__udp_check(h, c->l4_len, c->src, c->dst, US_WIRE_SKIP_CSUM, &ulen);
+    if (e == US_WIRE_OK && !(c->csum_flags & US_WIRE_SKIP_CSUM) && us_get_be16(h + 6) != 0) {
+        uint32_t sum = us_csum_pseudo_ipv4(c->src, c->dst, US_IP_PROTO_UDP, (uint16_t)ulen);
+        if (us_csum_finish(us__pkt_csum(k, c->l4_off, ulen, sum)) != 0)
+            e = US_WIRE_BAD_CHECKSUM;
     }
-    if (e != US_WIRE_OK) {
-        ret = us__drop_wire(s, e);
-        goto done;
-    }
-    us__udp_sock *u = NULL;
-    for (uint32_t i = 0; i < s->udp_n; i++) {
-        if (s->udp[i].in_use && s->udp[i].port == r.dst_port && r.dst_port != 0) {
-            u = &s->udp[i];
-            break;
-        }
-    }
-    if (u == NULL) {
-        us__icmp_unreach(s, c, US_ICMP_UNREACH_PORT, now);
-        ret = us__drop(s, US_DROP_NO_SOCKET);
-        goto done;
-    }
-    uint32_t n = (uint32_t)r.payload_len;
-    if (us__ring_free(&u->rx) < US__UDP_REC_LEN + n) {
-        ret = us__drop(s, US_DROP_SOCKET_FULL);
-        goto done;
-    }
-    uint8_t rec[US__UDP_REC_LEN];
-    us_put_be32(rec, c->ip.src);
-    us_put_be16(rec + 4, r.src_port);
-    us_put_be16(rec + 6, (uint16_t)n);
-    us__ring_write(&u->rx, rec, sizeof(rec));
-    us__pkt_to_ring(k, c->l4_off + US_UDP_HDR_LEN, n, &u->rx);
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    us__wake(&u->rx_waker);
-    return US_INGRESS_STATE_CHANGED;
-done:
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    return ret;
+    if (e != US_WIRE_OK)
+        return us__rx_drop_wire(s, k, e);
+    return us__udp_deliver(s, c, h, ulen, NULL, now);
+}
+
+unsigned us__udp_no_socket(us_stack *s, us__ipctx *c, us_time now)
+{
+    us__icmp_unreach(s, c, US_ICMP_UNREACH_PORT, now);
+    return us__rx_drop(s, c->k, US_DROP_NO_SOCKET);
 }
 
 /* Partial sum of n ring bytes from off (a wrapped ring is two spans). */

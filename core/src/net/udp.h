@@ -37,7 +37,8 @@ typedef struct us__udp_sock {
     us__waker rx_waker, tx_waker;
 } us__udp_sock;
 
-/* A UDP datagram to us. Takes the frame. Returns US_INGRESS_* bits. */
+/* A UDP datagram to us. Takes the frame. Returns US_INGRESS_* bits. The general entry, for any
+ * frame; a datagram in a flat frame takes net/rx.h's inline path. */
 unsigned us__udp_input(us_stack *s, us__ipctx *c, us_time now);
 
 /* What one socket visit of egress did. */

@@ -103,20 +103,6 @@ static void charge(us_sched *sc, const us_work *w)
     sc->host.charge(sc->host.ctx, w);
 }
 
-void us__sched_wake(us_sched *sc)
-{
-    us_work w = {.wakeups = 1};
-    sc->stats.wakeups++;
-    charge(sc, &w);
-}
-
-void us__sched_poll_call(us_sched *sc)
-{
-    us_work w = {.polls = 1};
-    sc->stats.polls++;
-    charge(sc, &w);
-}
-
 uint32_t us__sched_drain(us_sched *sc, uint32_t max, us__step *st)
 {
     const us_dev *dev = us_stack_get_dev(sc->stack);
@@ -169,8 +155,3 @@ void us__sched_app(us_sched *sc, us__step *st)
     }
 }
 
-void us__sched_end(us_sched *sc, const us__step *st)
-{
-    if (st->frames_in == 0 && st->frames_out == 0 && !st->app_worked)
-        sc->stats.empty_wakeups++;
-}

@@ -18,9 +18,20 @@ static inline us_time us__sched_now(const us_sched *sc)
     return sc->host.now(sc->host.ctx);
 }
 
-/* One wakeup and one poll call: charged at once, counted. */
-void us__sched_wake(us_sched *sc);
-void us__sched_poll_call(us_sched *sc);
+/* One wakeup and one poll call: charged at once, counted. Inline: every task run does both. */
+static inline void us__sched_wake(us_sched *sc)
+{
+    us_work w = {.wakeups = 1};
+    sc->stats.wakeups++;
+    sc->host.charge(sc->host.ctx, &w);
+}
+
+static inline void us__sched_poll_call(us_sched *sc)
+{
+    us_work w = {.polls = 1};
+    sc->stats.polls++;
+    sc->host.charge(sc->host.ctx, &w);
+}
 
 /* Take up to max frames (0 = no limit) from the device, one us_ingress each, charging each frame
  * right after it. Adds to st->frames_in; returns the number taken. */
@@ -34,7 +45,11 @@ void us__sched_egress(us_sched *sc, us_egress_mode mode, us__step *st);
 void us__sched_app(us_sched *sc, us__step *st);
 
 /* Close a wakeup: counts it empty if it did nothing. */
-void us__sched_end(us_sched *sc, const us__step *st);
+static inline void us__sched_end(us_sched *sc, const us__step *st)
+{
+    if (st->frames_in == 0 && st->frames_out == 0 && !st->app_worked)
+        sc->stats.empty_wakeups++;
+}
 
 /* The stack's egress-wanted waker (ctx = the us_sched): sets the egress task pending. */
 void us__sched_egress_waker(void *ctx);

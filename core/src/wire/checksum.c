@@ -1,53 +1,13 @@
-/* The Internet checksum over contiguous memory. 32-bit words are loaded with memcpy (any alignment,
- * no aliasing trouble) in host order and summed into a 64-bit accumulator, so carries are not
- * folded per word; the total is folded once at the end and byte-swapped on little-endian hosts
- * (the ones-complement sum commutes with byte swapping, RFC 1071 section 2(B)). */
+/* The Internet checksum over contiguous memory. Words are loaded with memcpy (any alignment, no
+ * aliasing trouble) in host order: short data as 64-bit words added with end-around carry
+ * (us__csum_add64), long data through a bulk loop whose lanes cannot overflow, so carries are
+ * never folded per 16-bit word; the total is folded once at the end and byte-swapped on
+ * little-endian hosts (the ones-complement sum commutes with byte swapping, RFC 1071 2(B)). */
 #include "ustack/wire/checksum.h"
 
 #include <string.h>
 
-static int host_is_little_endian(void)
-{
-    const uint16_t one = 1;
-    uint8_t first;
-    memcpy(&first, &one, 1);
-    return first == 1;
-}
-
-static uint32_t load32(const uint8_t *p)
-{
-    uint32_t w;
-    memcpy(&w, p, sizeof(w));
-    return w;
-}
-
-/* Fold a 64-bit host-order sum to 16 bits with end-around carry. */
-static uint32_t fold64(uint64_t s)
-{
-    s = (s & 0xFFFFFFFFu) + (s >> 32); /* <= 0x1FFFFFFFE */
-    s = (s & 0xFFFFFFFFu) + (s >> 32); /* <= 0xFFFFFFFF */
-    return us_csum_fold((uint32_t)s);
-}
-
-/* Reduce a 64-bit sum to 32 bits, the same modulo 0xFFFF and zero only if it was. */
-static uint32_t fold32(uint64_t s)
-{
-    s = (s & 0xFFFFFFFFu) + (s >> 32); /* <= 0x1FFFFFFFE */
-    return (uint32_t)((s & 0xFFFFFFFFu) + (s >> 32));
-}
-
-static uint64_t load64(const uint8_t *p)
-{
-    uint64_t w;
-    memcpy(&w, p, sizeof(w));
-    return w;
-}
-
-/* Both 32-bit halves of a 64-bit load, added without carries lost (< 2^33). */
-static inline uint64_t halves(uint64_t w)
-{
-    return (w & 0xFFFFFFFFu) + (w >> 32);
-}
+#include "wire/csum_short.h"
 
 /* The bulk loop, sum_bulk(p, rounds): p[0, 64 * rounds) summed as host-order 16-bit words (or any
  * value congruent to that sum modulo 0xFFFF), for rounds <= BULK_ROUNDS_MAX, returning < 2^62. Three
@@ -176,15 +136,21 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
  * them), each gaining < 2^34 per round. */
 #define BULK_ROUNDS_MAX ((size_t)1 << 24)
 
+/* Both 32-bit halves of a 64-bit load, added without carries lost (< 2^33). */
+static inline uint64_t halves(uint64_t w)
+{
+    return (w & 0xFFFFFFFFu) + (w >> 32);
+}
+
 static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
 {
     uint64_t s0 = 0, s1 = 0, s2 = 0, s3 = 0;
     while (rounds--) {
         for (int k = 0; k < 64; k += 32) {
-            s0 += halves(load64(p + k));
-            s1 += halves(load64(p + k + 8));
-            s2 += halves(load64(p + k + 16));
-            s3 += halves(load64(p + k + 24));
+            s0 += halves(us__csum_load64(p + k));
+            s1 += halves(us__csum_load64(p + k + 8));
+            s2 += halves(us__csum_load64(p + k + 16));
+            s3 += halves(us__csum_load64(p + k + 24));
         }
         p += 64;
     }
@@ -192,74 +158,37 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
 }
 #endif
 
-/* Host-order 16-bit-lane sum of p[0, len), reduced to 32 bits. Short inputs (headers, the 12-byte
- * pseudo-header, small datagrams) take the scalar tail only: its fixed cost is a few instructions. */
-static uint32_t sum_host_order(const uint8_t *p, size_t len)
+#if defined(__GNUC__)
+#define CSUM_NOINLINE __attribute__((noinline))
+#else
+#define CSUM_NOINLINE
+#endif
+
+/* us_csum_partial from 128 bytes on: the whole 64-byte rounds through the bulk loop in blocks of
+ * at most BULK_ROUNDS_MAX rounds (which keeps its accumulators from overflowing), the blocks' sums
+ * (< 2^62 each) added with end-around carry, whatever len is; then the rest. Out of line, so that
+ * short data, which never comes here, needs no stack frame for the bulk loop's registers. */
+CSUM_NOINLINE static uint32_t partial_long(const uint8_t *p, size_t len, uint32_t acc)
 {
     uint64_t sum = 0;
-    /* Blocks of at most BULK_ROUNDS_MAX rounds keep every accumulator from overflowing; the
-     * running sum is reduced between blocks, whatever len is. */
-    while (len >= 128) { /* below that the straight-line code is cheaper than the call */
-        size_t rounds = len / 64;
+    size_t whole = len & ~(size_t)63;
+    len -= whole;
+    while (whole > 0) {
+        size_t rounds = whole / 64;
         if (rounds > BULK_ROUNDS_MAX)
             rounds = BULK_ROUNDS_MAX;
-        sum = halves(sum) + sum_bulk(p, rounds); /* halves: < 2^34, same value mod 0xFFFF */
+        sum = us__csum_add64(sum, sum_bulk(p, rounds));
         p += rounds * 64;
-        len -= rounds * 64;
+        whole -= rounds * 64;
     }
-    /* The rest (< 128 bytes: all of a header, a small datagram) by its binary digits,
-     * straight-line: a loop here is one the compiler vectorises, with a set-up that costs a
-     * 20-byte IPv4 header ~80 instructions. sum stays < 2^61. */
-    if (len & 64) {
-        for (int k = 0; k < 64; k += 16)
-            sum += halves(load64(p + k)) + halves(load64(p + k + 8));
-        p += 64;
-    }
-    if (len & 32) {
-        sum += halves(load64(p)) + halves(load64(p + 8)) + halves(load64(p + 16)) +
-               halves(load64(p + 24));
-        p += 32;
-    }
-    if (len & 16) {
-        sum += halves(load64(p)) + halves(load64(p + 8));
-        p += 16;
-    }
-    if (len & 8) {
-        sum += halves(load64(p));
-        p += 8;
-    }
-    len &= 7;
-    if (len >= 4) {
-        sum += load32(p);
-        p += 4;
-        len -= 4;
-    }
-    if (len >= 2) {
-        uint16_t h;
-        memcpy(&h, p, 2);
-        sum += h;
-        p += 2;
-        len -= 2;
-    }
-    if (len) {
-        /* The odd last byte is the first byte of a zero-padded 16-bit word, in host order. */
-        uint8_t pad[2] = {p[0], 0};
-        uint16_t h;
-        memcpy(&h, pad, 2);
-        sum += h;
-    }
-    return fold32(sum);
+    return us__csum_finish_short(us__csum_short(sum, p, len), acc);
 }
 
 uint32_t us_csum_partial(const void *data, size_t len, uint32_t acc)
 {
-    uint32_t s = len ? sum_host_order((const uint8_t *)data, len) : 0;
-    /* Little-endian: the host-order sum is the byte swap of the network one. Modulo 0xFFFF a swap
-     * is a multiplication by 256, which on a 32-bit value is a rotation by 8 (2^32 = 1), and a
-     * rotation keeps zero zero: no fold needed first. */
-    if (host_is_little_endian())
-        s = (s << 8) | (s >> 24);
-    return fold64((uint64_t)acc + s);
+    if (len >= US__CSUM_SHORT_MAX)
+        return partial_long((const uint8_t *)data, len, acc);
+    return us__csum_partial_short(data, len, acc);
 }
 
 uint16_t us_csum(const void *data, size_t len)

@@ -5,36 +5,24 @@
 
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/checksum.h"
+#include "wire/check.h"
 
-#define IPV4_FLAG_DF 0x4000u
-#define IPV4_FLAG_MF 0x2000u
-#define IPV4_FRAG_MASK 0x1FFFu
+#define IPV4_FLAG_DF US__IPV4_FLAG_DF
+#define IPV4_FLAG_MF US__IPV4_FLAG_MF
+#define IPV4_FRAG_MASK US__IPV4_FRAG_MASK
 
 us_wire_err us_ipv4_parse(us_ipv4_repr *r, const uint8_t *buf, size_t len, unsigned flags)
 {
-    if (len < US_IPV4_HDR_LEN)
-        return US_WIRE_TRUNCATED;
-    if ((buf[0] >> 4) != 4)
-        return US_WIRE_BAD_VERSION;
-    size_t hl = (size_t)(buf[0] & 0x0Fu) * 4;
-    if (hl < US_IPV4_HDR_LEN || hl > len)
-        return US_WIRE_BAD_IHL;
-    size_t total = us_get_be16(buf + 2);
-    if (total < hl || total > len)
-        return US_WIRE_BAD_TOTAL_LEN;
-    if (!(flags & US_WIRE_SKIP_CSUM) &&
-        (hl == US_IPV4_HDR_LEN ? us_csum_ipv4_hdr20(buf) : us_csum(buf, hl)) != 0)
-        return US_WIRE_BAD_CHECKSUM;
+    uint32_t hl, total;
+    us_wire_err e = us__ipv4_check(buf, len, flags, &hl, &total);
+    if (e != US_WIRE_OK)
+        return e;
     uint16_t frag = us_get_be16(buf + 6);
-    size_t frag_offset = (size_t)(frag & IPV4_FRAG_MASK) * 8;
-    if (frag_offset + (total - hl) > US_IPV4_MAX_LEN)
-        return US_WIRE_BAD_FRAGMENT;
-
     r->dscp_ecn = buf[1];
     r->ident = us_get_be16(buf + 4);
     r->dont_frag = (frag & IPV4_FLAG_DF) != 0;
     r->more_frags = (frag & IPV4_FLAG_MF) != 0;
-    r->frag_offset = (uint16_t)frag_offset;
+    r->frag_offset = (uint16_t)((frag & IPV4_FRAG_MASK) * 8u);
     r->ttl = buf[8];
     r->proto = buf[9];
     r->src = us_get_be32(buf + 12);

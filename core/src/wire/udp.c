@@ -6,20 +6,15 @@
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/checksum.h"
 #include "ustack/wire/ipv4.h"
+#include "wire/check.h"
 
 us_wire_err us_udp_parse(us_udp_repr *r, const uint8_t *buf, size_t len, uint32_t src_ip,
                          uint32_t dst_ip, unsigned flags)
 {
-    if (len < US_UDP_HDR_LEN)
-        return US_WIRE_TRUNCATED;
-    uint16_t ulen = us_get_be16(buf + 4);
-    if (ulen < US_UDP_HDR_LEN || ulen > len)
-        return US_WIRE_BAD_LENGTH;
-    if (!(flags & US_WIRE_SKIP_CSUM) && us_get_be16(buf + 6) != 0) {
-        uint32_t sum = us_csum_pseudo_ipv4(src_ip, dst_ip, US_IP_PROTO_UDP, ulen);
-        if (us_csum_finish(us_csum_partial(buf, ulen, sum)) != 0)
-            return US_WIRE_BAD_CHECKSUM;
-    }
+    uint32_t ulen;
+    us_wire_err e = us__udp_check(buf, len, src_ip, dst_ip, flags, &ulen);
+    if (e != US_WIRE_OK)
+        return e;
     r->src_port = us_get_be16(buf);
     r->dst_port = us_get_be16(buf + 2);
     r->payload = buf + US_UDP_HDR_LEN;

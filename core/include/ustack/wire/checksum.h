@@ -73,20 +73,63 @@ static inline uint32_t us_csum_pseudo_ipv4(uint32_t src, uint32_t dst, uint8_t p
  * message whose checksum field holds a correct checksum this returns 0. */
 uint16_t us_csum(const void *data, size_t len);
 
-/* us_csum(p, 20) inline, for the option-less IPv4 header every frame carries in and out: five
- * 32-bit words loaded in host order and summed in 64 bits, folded, byte-swapped on a little-endian
- * host (RFC 1071 2(B)); no call, a third of the general function's instructions at this size. */
+/* Internal to the checksum code: s + w with the carry out of bit 63 added back in (end-around
+ * carry, RFC 1071 2(C) on 64-bit words). 2^64 - 1 is a multiple of 0xFFFF, so the result is
+ * congruent to s + w modulo 0xFFFF, and it is zero only if s and w both are (a wrapped sum is at
+ * most 2^64 - 2 before the carry is added, so adding it never wraps again). Two instructions
+ * (add, adc) where the compiler has the builtin. USTACK_CSUM_NO_BUILTINS forces the portable
+ * form, for the tests. */
+static inline uint64_t us__csum_add64(uint64_t s, uint64_t w)
+{
+#if defined(__GNUC__) && !defined(USTACK_CSUM_NO_BUILTINS)
+    uint64_t r;
+    unsigned carry = __builtin_add_overflow(s, w, &r);
+    return r + carry;
+#else
+    s += w;
+    return s + (s < w);
+#endif
+}
+
+/* The same on 32 bits (2^32 - 1 is a multiple of 0xFFFF too). */
+static inline uint32_t us__csum_add32(uint32_t s, uint32_t w)
+{
+#if defined(__GNUC__) && !defined(USTACK_CSUM_NO_BUILTINS)
+    uint32_t r;
+    unsigned carry = __builtin_add_overflow(s, w, &r);
+    return r + carry;
+#else
+    s += w;
+    return s + (s < w);
+#endif
+}
+
+/* A 64-bit end-around sum reduced to 32 bits the same way: congruent modulo 0xFFFF, zero only if
+ * it was. */
+static inline uint32_t us__csum_fold64(uint64_t s)
+{
+    return us__csum_add32((uint32_t)s, (uint32_t)(s >> 32));
+}
+
+/* Internal: the folded sum (not complemented) of the 20 bytes at p in host order — the byte swap
+ * of the network-order one on a little-endian host: two 64-bit words and one 32-bit word added with
+ * end-around carry. A header that verifies folds to 0xFFFF in either order. */
+static inline uint16_t us__csum_hdr20_fold(const uint8_t *p)
+{
+    uint64_t a, b;
+    uint32_t c;
+    memcpy(&a, p, sizeof(a));
+    memcpy(&b, p + 8, sizeof(b));
+    memcpy(&c, p + 16, sizeof(c));
+    return us_csum_fold(us__csum_fold64(us__csum_add64(us__csum_add64(a, b), c)));
+}
+
+/* us_csum(p, 20) inline, for the option-less IPv4 header every frame carries in and out: the sum
+ * above, byte-swapped on a little-endian host (RFC 1071 2(B)) and complemented; no call, a fraction
+ * of the general function's instructions at this size. */
 static inline uint16_t us_csum_ipv4_hdr20(const uint8_t *p)
 {
-    uint64_t s = 0;
-    for (int i = 0; i < 20; i += 4) {
-        uint32_t w;
-        memcpy(&w, p + i, sizeof(w));
-        s += w;
-    }
-    s = (s & 0xFFFFFFFFu) + (s >> 32); /* < 2^33 */
-    s = (s & 0xFFFFFFFFu) + (s >> 32); /* < 2^32 */
-    uint16_t f = us_csum_fold((uint32_t)s);
+    uint16_t f = us__csum_hdr20_fold(p);
     const uint16_t one = 1;
     uint8_t first;
     memcpy(&first, &one, 1); /* a constant to the compiler */
