@@ -13,8 +13,7 @@
 static void task_ingress(us_sched *sc)
 {
     us__step st = {0};
-    us__sched_wake(sc);
-    us__sched_poll_call(sc);
+    us__sched_wake_poll(sc);
     (void)us__sched_drain(sc, 0, &st);
     us__sched_end(sc, &st);
 }
@@ -30,8 +29,7 @@ static void task_app(us_sched *sc)
 static void task_egress(us_sched *sc)
 {
     us__step st = {0};
-    us__sched_wake(sc);
-    us__sched_poll_call(sc);
+    us__sched_wake_poll(sc);
     us__sched_egress(sc, sc->cfg.egress, &st);
     us__sched_end(sc, &st);
 }

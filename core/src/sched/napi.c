@@ -7,8 +7,7 @@
 void us__napi_poll(us_sched *sc)
 {
     us__step st = {0};
-    us__sched_wake(sc);
-    us__sched_poll_call(sc);
+    us__sched_wake_poll(sc);
     uint32_t budget = sc->cfg.napi_budget;
     uint32_t n = us__sched_drain(sc, budget, &st);
     if (n == budget) {

@@ -18,7 +18,7 @@ static inline us_time us__sched_now(const us_sched *sc)
     return sc->host.now(sc->host.ctx);
 }
 
-/* One wakeup and one poll call: charged at once, counted. Inline: every task run does both. */
+/* A wakeup, counted and charged. */
 static inline void us__sched_wake(us_sched *sc)
 {
     us_work w = {.wakeups = 1};
@@ -26,9 +26,12 @@ static inline void us__sched_wake(us_sched *sc)
     sc->host.charge(sc->host.ctx, &w);
 }
 
-static inline void us__sched_poll_call(us_sched *sc)
+/* A wakeup that polls the stack at once: one charge for both (the host sees the same time after
+ * it as after two charges, nothing looking at the clock in between), each counted. */
+static inline void us__sched_wake_poll(us_sched *sc)
 {
-    us_work w = {.polls = 1};
+    us_work w = {.wakeups = 1, .polls = 1};
+    sc->stats.wakeups++;
     sc->stats.polls++;
     sc->host.charge(sc->host.ctx, &w);
 }

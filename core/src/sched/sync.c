@@ -11,8 +11,7 @@ static void sync_iteration(us_sched *sc)
     const us_dev *dev = us_stack_get_dev(sc->stack);
     uint64_t visits_before = sc->stats.socket_visits;
 
-    us__sched_wake(sc);
-    us__sched_poll_call(sc);
+    us__sched_wake_poll(sc);
     (void)us__sched_drain(sc, dev->max_burst, &st);
     us__sched_egress(sc, US_EGRESS_ALL, &st);
     us__sched_app(sc, &st);
