@@ -261,10 +261,13 @@ sb_status sb_rw_learn(sb_rw *rw, const uint8_t *frame, size_t len, uint32_t *fip
     if (us_ipv4_parse(&ip, frame + off, len - off, US_WIRE_SKIP_CSUM) != US_WIRE_OK ||
         ip.proto != US_IP_PROTO_TCP || ip.more_frags || ip.frag_offset)
         return SB_OK;
-    if (us_tcp_parse(&t, frame + off + ip.header_len, ip.payload_len, ip.src, ip.dst,
-                     US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+    /* Most frames the stack sends are no SYN-ACK: look at the flags before parsing (a segment
+     * shorter than a TCP header would not parse). */
+    const uint8_t *l4 = frame + off + ip.header_len;
+    if (ip.payload_len < US_TCP_HDR_LEN ||
+        (l4[13] & (US_TCP_SYN | US_TCP_ACK)) != (US_TCP_SYN | US_TCP_ACK))
         return SB_OK;
-    if ((t.flags & (US_TCP_SYN | US_TCP_ACK)) != (US_TCP_SYN | US_TCP_ACK))
+    if (us_tcp_parse(&t, l4, ip.payload_len, ip.src, ip.dst, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
         return SB_OK;
     sb_flow_key key = {.proto = US_IP_PROTO_TCP,
                        .client_ip = ip.dst,
@@ -433,6 +436,45 @@ static bool rw_ipv4_read(const uint8_t *in, size_t len, rw_ipv4 *ip)
     return true;
 }
 
+/* The TCP header fields the rewriting reads. */
+typedef struct rw_tcp {
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint8_t header_len;
+    uint8_t sack_count;
+} rw_tcp;
+
+/* Read the TCP header at l4 (a segment of len bytes from src to dst) into *t; false where
+ * us_tcp_parse (checksum not verified) refuses it. The usual layouts, no options or NOP NOP
+ * timestamps, are read directly: us_tcp_parse accepts them whenever the header fits, and they hold
+ * no SACK blocks; any other goes through us_tcp_parse. */
+static inline bool rw_tcp_read(const uint8_t *l4, size_t len, uint32_t src, uint32_t dst,
+                               rw_tcp *t)
+{
+    static const uint8_t nop_nop_ts[4] = {US_TCP_OPT_NOP, US_TCP_OPT_NOP, US_TCP_OPT_TS, 10};
+    if (len >= US_TCP_HDR_LEN && len <= US_IPV4_MAX_LEN) {
+        size_t hl = (size_t)(l4[12] >> 4) * 4;
+        if (hl <= len && (hl == US_TCP_HDR_LEN ||
+                          (hl == US_TCP_HDR_LEN + 12 && memcmp(l4 + 20, nop_nop_ts, 4) == 0))) {
+            t->seq = us_get_be32(l4 + 4);
+            t->ack = us_get_be32(l4 + 8);
+            t->flags = l4[13];
+            t->header_len = (uint8_t)hl;
+            t->sack_count = 0;
+            return true;
+        }
+    }
+    us_tcp_repr r;
+    if (us_tcp_parse(&r, l4, len, src, dst, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+        return false;
+    t->seq = r.seq;
+    t->ack = r.ack;
+    t->flags = r.flags;
+    t->header_len = r.header_len;
+    t->sack_count = r.sack_count;
+    return true;
+}
+
 /* The rewrite of a frame that needs only its flow's constants (c, for its flow and direction dir):
  * the shape c was made for (so an IPv4 frame that rw_ipv4_read accepts once its total length is
  * checked, neither TCP nor a later fragment), between the addresses c was made for. Writes out
@@ -514,10 +556,10 @@ static __attribute__((noinline)) sb_status rw_frame_full(sb_rw *rw, size_t index
     size_t l4len = ip.payload_len;
     bool has_l4 = ip.frag_offset == 0; /* later fragments carry no L4 header */
 
-    us_tcp_repr t;
+    rw_tcp t;
     bool tcp = false;
     if (has_l4 && ip.proto == US_IP_PROTO_TCP) {
-        tcp = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, US_WIRE_SKIP_CSUM) == US_WIRE_OK;
+        tcp = rw_tcp_read(l4, l4len, ip.src, ip.dst, &t);
         if (!tcp && !ip.more_frags)
             return sb__fail(err, SB_EINVAL, "rewriter: frame %zu: unparseable TCP header",
                             index);

@@ -753,6 +753,112 @@ static void test_rewrite_cached_other_bytes(void **state)
     sb_flows_free(&f);
 }
 
+/* TCP headers in the layouts read directly (none, NOP NOP timestamps) and in others (through
+ * us_tcp_parse: MSS, timestamps then NOPs, timestamps and SACK): acks onto the stack's ISN, SACK
+ * edges too, checksums right; and headers us_tcp_parse refuses, given for a segment of the flow:
+ * a data offset beyond the segment, a bad option length, timestamps cut short. */
+static void test_rewrite_tcp_header_layouts(void **state)
+{
+    (void)state;
+    const tt_host cli = {0xc0a80002u, {2, 0, 0, 0, 9, 2}, 40000};
+    const tt_host srv = {0xc0a80001u, {2, 0, 0, 0, 9, 1}, 80};
+    const uint32_t isn_s = 5000, stack_isn = 0x80000000u;
+    uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9};
+    uint8_t ts_last[12] = {8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1};
+    uint8_t mss[4] = {2, 4, 0x05, 0xb4};
+    uint8_t ts_sack[24] = {1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1, 5, 10};
+    us_put_be32(ts_sack + 16, isn_s + 101);
+    us_put_be32(ts_sack + 20, isn_s + 201);
+    const uint8_t a = US_TCP_ACK;
+    static tt_trace tt;
+    tt_trace_init(&tt);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[0], &cli, &srv, US_TCP_SYN, 10, 0, 0, mss, 4), 0);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[1], &srv, &cli, US_TCP_SYN | a, isn_s, 11, 0, NULL, 0),
+                 1);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[2], &cli, &srv, a, 11, isn_s + 1, 0, NULL, 0), 2);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[3], &cli, &srv, a, 11, isn_s + 2, 5, ts, 12), 3);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[4], &cli, &srv, a, 16, isn_s + 3, 0, ts_last, 12), 4);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[5], &cli, &srv, a, 16, isn_s + 4, 0, ts_sack, 24), 5);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[6], &cli, &srv, a, 16, isn_s + 5, 0, mss, 4), 6);
+    assert_cached_same_as_full(&tt.t);
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, &tt.t, NULL), SB_OK);
+    assert_int_equal(f.n, 1);
+    sb_rw rw;
+    assert_int_equal(sb_rw_init(&rw, NULL, &f, NULL), SB_OK);
+    assert_int_equal(sb_rw_set_stack_isn(&rw, 0, stack_isn, NULL), SB_OK);
+    uint8_t out[1514];
+    sb_rw_action act;
+    for (size_t i = 2; i < 7; i++) {
+        assert_int_equal(sb_rw_frame(&rw, i, tt.bytes[i], tt.frames[i].len, out, &act, NULL),
+                         SB_OK);
+        seg sg;
+        parse_seg(&sg, out, tt.frames[i].len);
+        assert_int_equal(sg.tcp.ack, stack_isn + (uint32_t)(i - 1));
+        if (i == 5) {
+            assert_int_equal(sg.tcp.sack_count, 1);
+            assert_int_equal(sg.tcp.sack[0].left, stack_isn + 101);
+            assert_int_equal(sg.tcp.sack[0].right, stack_isn + 201);
+        }
+        if (i == 3 || i == 4)
+            assert_true(sg.tcp.ts_present);
+    }
+    /* Refused headers, given for frame 3 (NOP NOP timestamps, 5 payload bytes). */
+    const size_t len = tt.frames[3].len; /* 14 + 20 + 32 + 5 */
+    uint8_t bad[1514];
+    for (int k = 0; k < 3; k++) {
+        memcpy(bad, tt.bytes[3], len);
+        if (k == 0)
+            bad[34 + 12] = 0xf0; /* 60-byte header in a 37-byte segment */
+        else if (k == 1)
+            bad[34 + 23] = 11; /* a timestamp option of length 11 */
+        else /* the segment cut to 30 bytes: the NOP NOP timestamps header does not fit */
+            us_put_be16(bad + 16, 20 + 30);
+        memset(out, 0xa5, sizeof out);
+        sb_err err;
+        assert_int_equal(sb_rw_frame(&rw, 3, bad, len, out, &act, &err), SB_EINVAL);
+        assert_string_equal(err.msg, "rewriter: frame 3: unparseable TCP header");
+        for (size_t i = 0; i < sizeof out; i++)
+            assert_int_equal(out[i], 0xa5);
+    }
+    sb_rw_free(&rw);
+    sb_flows_free(&f);
+}
+
+/* sb_rw_learn learns from a SYN-ACK of a flow only: not from a bare SYN, a SYN-ACK whose header
+ * does not parse (bad option, cut short) or one of no flow; then from the SYN-ACK. */
+static void test_rewrite_learn_only_from_synack(void **state)
+{
+    (void)state;
+    fixture x;
+    setup_public(&x, "three_http_streams.pcap", NULL);
+    tt_host st = {STACK_IP, {2, 0, 0, 0, 0, 1}, 80}, pe = {PEER_IP, {2, 0, 0, 0, 1, 1}, 54615};
+    uint8_t f[1514];
+    uint32_t fi = 7;
+    size_t n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN, 777, 0, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    const uint8_t badopt[4] = {2, 5, 0, 0}; /* MSS of length 5 */
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, badopt, 4);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    us_put_be16(f + 16, 20 + 19); /* a 19-byte segment */
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    tt_host other = {PEER_IP, {2, 0, 0, 0, 1, 1}, 9};
+    n = tt_tcp_frame(f, &st, &other, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    assert_false(x.rw.isn_known[0]);
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, 0);
+    assert_true(x.rw.isn_known[0]);
+    assert_int_equal(x.rw.stack_isn[0], 777);
+    teardown(&x);
+}
+
 /* A flow's cached rewrite follows a new identity given to its host. */
 static void test_rewrite_cache_follows_set_peer(void **state)
 {
@@ -808,6 +914,8 @@ int main(void)
         cmocka_unit_test(test_rewrite_cached_same_as_full_shapes),
         cmocka_unit_test(test_rewrite_cached_other_bytes),
         cmocka_unit_test(test_rewrite_cache_follows_set_peer),
+        cmocka_unit_test(test_rewrite_tcp_header_layouts),
+        cmocka_unit_test(test_rewrite_learn_only_from_synack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }
