@@ -42,8 +42,9 @@ typedef struct rw_flow_cache {
     uint8_t old_addrs[8]; /* recorded IPv4 source and destination (wire order) */
     uint8_t macs[12];     /* new destination and source MAC */
     uint8_t new_addrs[8]; /* new IPv4 source and destination (wire order) */
-    uint16_t delta16;     /* the RFC 1624 sum of ~old and new 16-bit words of the addresses,
-                             folded: see csum_add_delta16 */
+    uint16_t delta_wire;  /* the RFC 1624 sum of ~old and new 16-bit words of the addresses,
+                             folded (see csum_add_delta16), as its two bytes in wire order read
+                             as a native uint16_t (see rw_cached) */
 } rw_flow_cache;
 
 struct sb_rw_maps {
@@ -508,13 +509,21 @@ static inline bool rw_cached(sb_rw *rw, const rw_flow_cache *c, unsigned dir, co
     memcpy(out, c->macs, sizeof c->macs);
     uint8_t *iph = out + IP;
     memcpy(iph + IP_SRC_OFF, c->new_addrs, 8);
-    us_put_be16(iph + IP_CSUM_OFF, csum_add_delta16(us_get_be16(iph + IP_CSUM_OFF), c->delta16));
+    /* The checksums in wire byte order as they lie, delta likewise: ones-complement sums do not
+     * depend on the byte order (RFC 1071 2(B): swapping the bytes of every term swaps those of
+     * the sum, 0 and 0xffff included), so this writes the bytes csum_add_delta16 would. */
+    uint16_t w;
+    memcpy(&w, iph + IP_CSUM_OFF, 2);
+    w = csum_add_delta16(w, c->delta_wire);
+    memcpy(iph + IP_CSUM_OFF, &w, 2);
     if (c->udp) {
         uint8_t *l4o = iph + c->hl;
-        uint16_t u = us_get_be16(l4o + UDP_CSUM_OFF);
-        if (u != 0) { /* 0: sent without checksum, stays so */
-            u = csum_add_delta16(u, c->delta16);
-            us_put_be16(l4o + UDP_CSUM_OFF, u ? u : 0xffffu);
+        memcpy(&w, l4o + UDP_CSUM_OFF, 2);
+        if (w != 0) { /* 0: sent without checksum, stays so */
+            w = csum_add_delta16(w, c->delta_wire);
+            if (w == 0)
+                w = 0xffffu;
+            memcpy(l4o + UDP_CSUM_OFF, &w, 2);
         }
     }
     return true;
@@ -664,7 +673,9 @@ static __attribute__((noinline)) sb_status rw_frame_full(sb_rw *rw, size_t index
         us_put_be32(cache->old_addrs + 4, ip.dst);
         memcpy(cache->macs, out, sizeof cache->macs);
         memcpy(cache->new_addrs, iph + IP_SRC_OFF, sizeof cache->new_addrs);
-        cache->delta16 = us_csum_fold(addr_delta);
+        uint8_t wire[2];
+        us_put_be16(wire, us_csum_fold(addr_delta));
+        memcpy(&cache->delta_wire, wire, 2);
         cache->valid = true;
         rw->maps_->cached = true;
     }
