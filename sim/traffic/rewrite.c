@@ -509,9 +509,9 @@ static inline bool rw_cached(sb_rw *rw, const rw_flow_cache *c, unsigned dir, co
     memcpy(out, c->macs, sizeof c->macs);
     uint8_t *iph = out + IP;
     memcpy(iph + IP_SRC_OFF, c->new_addrs, 8);
-    /* The checksums in wire byte order as they lie, delta likewise: ones-complement sums do not
-     * depend on the byte order (RFC 1071 2(B): swapping the bytes of every term swaps those of
-     * the sum, 0 and 0xffff included), so this writes the bytes csum_add_delta16 would. */
+    /* The checksums in wire byte order as they lie, the delta likewise: ones-complement sums do
+     * not depend on the byte order (RFC 1071 2(B): swapping the bytes of every term swaps those
+     * of the sum, 0 and 0xffff included), so these are the bytes the full path writes. */
     uint16_t w;
     memcpy(&w, iph + IP_CSUM_OFF, 2);
     w = csum_add_delta16(w, c->delta_wire);
