@@ -1,13 +1,16 @@
 /* sbtraffic: flow extraction. One pass over the trace; flows live in a growing array indexed by a
  * hash map on the 5-tuple with its two endpoints in a canonical order, so both directions find the
  * same flow. Fragments are tied to their datagram's flow through a second map keyed by
- * (src, dst, protocol, IP ident). */
+ * (src, dst, protocol, IP ident). Without checksum verification (a replay's pass), a run of
+ * datagrams of the UDP conversation the full path last placed is taken in bulk by udp_run, which
+ * checks and counts what the full path would, byte for byte, without parsing into reprs. */
 #include "sbtraffic/flows.h"
 
 #include <stdio.h>
 #include <stdlib.h>
 #include <string.h>
 
+#include "bigalloc.h"
 #include "keymap.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/eth.h"
@@ -37,6 +40,14 @@ typedef struct ctx {
     uint8_t last_proto;
     uint16_t last_sport, last_dport;
     uint32_t last_src, last_dst, last_fi;
+    /* The fast path's memory (udp_run): the addresses and ports, as the bytes on the wire, of the
+     * last unfragmented UDP datagram the full path placed, with its flow and direction. A UDP
+     * 5-tuple, once it has a flow, keeps it (only TCP reuses a 5-tuple for a new flow). */
+    bool udp_valid;
+    uint8_t udp_dir;
+    uint32_t udp_fi;
+    uint8_t udp_addrs[8]; /* IPv4 source and destination */
+    uint8_t udp_ports[4]; /* source and destination port */
     sb__keymap flow_map;
     sb__keymap frag_map;
     frag_entry *frags;
@@ -60,7 +71,9 @@ char *sb_ip_str(uint32_t ip, char buf[16])
     return buf;
 }
 
-/* The map key of a conversation: protocol and the two endpoints, lower one first. */
+/* The map key of a conversation: protocol and the two endpoints, lower one first, each endpoint as
+ * (address << 16 | port) in one 64-bit word, the protocol above the lower one's 48 bits. Only the
+ * map sees it (equal conversations, equal keys; nothing depends on where a key lands). */
 static void flow_map_key(uint8_t k[SB__KEYMAP_KEY], uint8_t proto, uint32_t ip_a, uint16_t port_a,
                          uint32_t ip_b, uint16_t port_b)
 {
@@ -70,12 +83,9 @@ static void flow_map_key(uint8_t k[SB__KEYMAP_KEY], uint8_t proto, uint32_t ip_a
         a = b;
         b = t;
     }
-    memset(k, 0, SB__KEYMAP_KEY);
-    k[0] = proto;
-    for (int i = 0; i < 6; i++) {
-        k[2 + i] = (uint8_t)(a >> (8 * (5 - i)));
-        k[8 + i] = (uint8_t)(b >> (8 * (5 - i)));
-    }
+    a |= (uint64_t)proto << 48;
+    memcpy(k, &a, 8);
+    memcpy(k + 8, &b, 8);
 }
 
 static void frag_map_key(uint8_t k[SB__KEYMAP_KEY], uint8_t proto, uint32_t src, uint32_t dst,
@@ -404,6 +414,93 @@ static sb_status on_fragment(ctx *c, const us_ipv4_repr *ip, const uint8_t *l4, 
     return remember_fragment(c, k, fi, d, ts);
 }
 
+/* Whether fr carries the addresses and ports of c->udp_* where an unfragmented UDP datagram behind a
+ * 20-byte IPv4 header would: worth trying udp_run (which checks the rest). */
+static inline bool udp_same_key(const ctx *c, const sb_frame *fr)
+{
+    enum { IP = US_ETH_HDR_LEN, L4 = US_ETH_HDR_LEN + US_IPV4_HDR_LEN };
+    return c->udp_valid && fr->len >= L4 + US_UDP_HDR_LEN &&
+           memcmp(fr->data + IP + 12, c->udp_addrs, 8) == 0 &&
+           memcmp(fr->data + L4, c->udp_ports, 4) == 0;
+}
+
+/* The flow pass's common frames, in bulk and without the full parse: from frames[i] on, while they
+ * are unfragmented UDP datagrams behind a 20-byte IPv4 header, between the same addresses and ports
+ * as the last datagram the full path placed (c->udp_*: so in the same flow and direction), and
+ * carry no payload or add it to the flow's last message (a new message needs memory: the full path
+ * does that). Checks exactly what on_frame's path through us_ipv4_parse and us_udp_parse
+ * (checksums not verified) would, and counts what it would; the counts are kept in locals over the
+ * run (through the pointers the compiler would reload them around every store). Returns the first
+ * frame it did not take (i when none). */
+static size_t udp_run(ctx *c, const sb_frame *frames, size_t i, size_t n)
+{
+    enum { IP = US_ETH_HDR_LEN, L4 = US_ETH_HDR_LEN + US_IPV4_HDR_LEN };
+    sb_flows *o = c->out;
+    const uint32_t fi = c->udp_fi;
+    const unsigned dir = c->udp_dir;
+    sb_flow *f = &o->flows[fi];
+    sb_flow_msg *m = f->n_msgs && f->msgs[f->n_msgs - 1].dir == dir ? &f->msgs[f->n_msgs - 1]
+                                                                     : NULL;
+    uint64_t addrs;
+    uint32_t ports;
+    memcpy(&addrs, c->udp_addrs, 8);
+    memcpy(&ports, c->udp_ports, 4);
+    uint64_t end_ns = f->end_ns, bytes = 0;
+    uint32_t msg_pkts = 0;
+    size_t j = i;
+    for (; j < n; j++) {
+        const uint8_t *d = frames[j].data;
+        size_t len = frames[j].len;
+        uint64_t fa;
+        uint32_t fp;
+        if (len < L4 + US_UDP_HDR_LEN)
+            break;
+        memcpy(&fa, d + IP + 12, 8);
+        memcpy(&fp, d + L4, 4);
+        if (fa != addrs || fp != ports)
+            break;
+        /* Ethertype IPv4; version 4 with IHL 5; UDP; neither MF nor a fragment offset (DF may
+         * be). */
+        if (us_get_be16(d + 2 * US_ETH_ADDR_LEN) != US_ETHERTYPE_IPV4 || d[IP] != 0x45 ||
+            d[IP + 9] != US_IP_PROTO_UDP || (us_get_be16(d + IP + 6) & 0x3FFFu) != 0)
+            break;
+        /* IPv4 total length within the frame and holding the UDP header; UDP length within it. */
+        size_t total = us_get_be16(d + IP + 2), ulen = us_get_be16(d + L4 + 4);
+        if (total < US_IPV4_HDR_LEN + US_UDP_HDR_LEN || total > len - IP ||
+            ulen < US_UDP_HDR_LEN || ulen > total - US_IPV4_HDR_LEN)
+            break;
+        size_t payload = ulen - US_UDP_HDR_LEN;
+        if (payload) {
+            if (!m)
+                break; /* a new message */
+            bytes += payload;
+            msg_pkts++;
+        }
+        uint64_t ts = frames[j].ts_ns;
+        end_ns = ts > end_ns ? ts : end_ns;
+    }
+    if (j == i)
+        return i;
+    /* count_packet's per-frame part, for the run at once. */
+    uint32_t *frame_flow = o->frame_flow;
+    uint8_t *frame_dir = o->frame_dir;
+    for (size_t k = i; k < j; k++)
+        frame_flow[k] = fi;
+    for (size_t k = i; k < j; k++)
+        frame_dir[k] = (uint8_t)dir;
+    size_t k = j - i;
+    o->stats.frames += k;
+    o->stats.ipv4 += k;
+    f->pkts[dir] += k;
+    f->end_ns = end_ns;
+    f->bytes[dir] += bytes;
+    if (m) {
+        m->bytes += bytes;
+        m->pkts += msg_pkts;
+    }
+    return j;
+}
+
 static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
 {
     sb_flows_stats *s = &c->out->stats;
@@ -474,6 +571,11 @@ static sb_status on_frame(ctx *c, const sb_frame *fr, size_t frame)
         uint32_t fi = udp_flow(c, &ip, u.src_port, u.dst_port, frame, fr->ts_ns, &d);
         if (fi == SB_FLOW_NONE)
             return SB_ENOMEM;
+        c->udp_valid = true;
+        c->udp_fi = fi;
+        c->udp_dir = (uint8_t)d;
+        memcpy(c->udp_addrs, p + 12, sizeof c->udp_addrs);
+        memcpy(c->udp_ports, l4, sizeof c->udp_ports);
         count_packet(c->out, fi, d, frame, fr->ts_ns);
         return add_payload(&c->out->flows[fi], d, u.payload_len, fr->ts_ns) ? SB_OK : SB_ENOMEM;
     }
@@ -523,15 +625,28 @@ sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows
     c.out = out;
     c.check_csum = opts ? opts->check_csum : true;
     out->n_frames = t->n;
-    out->frame_flow = malloc((t->n ? t->n : 1) * sizeof *out->frame_flow);
-    out->frame_dir = calloc(t->n ? t->n : 1, sizeof *out->frame_dir);
+    out->frame_flow = sb__big_alloc(t->n * sizeof *out->frame_flow);
+    out->frame_dir = sb__big_alloc(t->n);
     sb_status st = SB_OK;
     if (!out->frame_flow || !out->frame_dir)
         st = SB_ENOMEM;
-    for (size_t i = 0; st == SB_OK && i < t->n; i++)
+    /* Checking checksums takes the full parse of every frame; without, runs of one UDP
+     * conversation take udp_run. */
+    const bool fast = !c.check_csum;
+    for (size_t i = 0; st == SB_OK && i < t->n;) {
+        if (fast && udp_same_key(&c, &t->frames[i])) {
+            size_t j = udp_run(&c, t->frames, i, t->n);
+            if (j > i) {
+                i = j;
+                continue;
+            }
+        }
+        /* What a frame in no flow keeps (count_packet overwrites it for the others). */
         out->frame_flow[i] = SB_FLOW_NONE;
-    for (size_t i = 0; st == SB_OK && i < t->n; i++)
+        out->frame_dir[i] = 0;
         st = on_frame(&c, &t->frames[i], i);
+        i++;
+    }
     sb__keymap_free(&c.flow_map);
     sb__keymap_free(&c.frag_map);
     free(c.frags);

@@ -1,6 +1,8 @@
 /* sbtraffic: open-mode rewriting — addresses onto the stack and the peer identities, TCP seq/ack
  * onto the stack's ISN, every checksum patched with the RFC 1624 incremental update. Each frame is
- * checked completely before a byte of out is written, so a refused frame leaves out untouched. */
+ * checked completely before a byte of out is written, so a refused frame leaves out untouched.
+ * A frame whose rewrite depends on nothing the run learns (all but TCP segments) is rewritten from
+ * its flow's cached constants (rw_flow_cache) once the full path has rewritten one like it. */
 #include "sbtraffic/rewrite.h"
 
 #include <stdlib.h>
@@ -24,10 +26,33 @@
 #define TCP_CSUM_OFF 16u
 #define UDP_CSUM_OFF 6u
 
+/* The rewriting of one flow in one direction that does not depend on the run: the new MACs and
+ * addresses are the flow's constants, and so is the change they make to the IPv4 header checksum
+ * and the UDP pseudo-header one, given the recorded addresses. Remembered from the last full
+ * rewrite of a frame of the flow that way that was not TCP, together with that frame's shape
+ * (ethertype, IPv4 version and header length, protocol); rw_cached applies it to later frames of
+ * the same shape between the same addresses that are not later fragments. */
+typedef struct rw_flow_cache {
+    bool valid;
+    bool udp;             /* protocol UDP: its checksum is patched too */
+    uint8_t proto;        /* IPv4 protocol (never TCP) */
+    uint8_t hl;           /* IPv4 header length */
+    uint8_t min_total;    /* smallest IPv4 total length taken: hl, + 8 for UDP */
+    uint8_t shape[4];     /* frame bytes 12..14 (ethertype, version/IHL) and 0 */
+    uint8_t old_addrs[8]; /* recorded IPv4 source and destination (wire order) */
+    uint8_t macs[12];     /* new destination and source MAC */
+    uint8_t new_addrs[8]; /* new IPv4 source and destination (wire order) */
+    uint16_t delta_wire;  /* the RFC 1624 sum of ~old and new 16-bit words of the addresses,
+                             folded (see csum_add_delta16), as its two bytes in wire order read
+                             as a native uint16_t (see rw_cached) */
+} rw_flow_cache;
+
 struct sb_rw_maps {
     sb__keymap hosts;   /* recorded client address -> host index */
     sb__keymap servers; /* recorded server addresses (value unused) */
     sb__keymap keys;  /* rewritten 5-tuple -> flow index */
+    rw_flow_cache *cache; /* per flow and direction: [2 * flow + dir] */
+    bool cached;          /* some entry of cache was filled */
 };
 
 sb_rw_config sb_rw_config_default(void)
@@ -109,13 +134,15 @@ sb_status sb_rw_init(sb_rw *rw, const sb_rw_config *cfg, const sb_flows *flows, 
     rw->flows = flows;
     size_t n = flows->n ? flows->n : 1;
     rw->maps_ = calloc(1, sizeof *rw->maps_);
+    if (rw->maps_)
+        rw->maps_->cache = calloc(2 * n, sizeof *rw->maps_->cache);
     rw->host_ip = malloc(n * sizeof *rw->host_ip);
     rw->host_peer = malloc(n * sizeof *rw->host_peer);
     rw->flow_host = malloc(n * sizeof *rw->flow_host);
     rw->isn_known = calloc(n, sizeof *rw->isn_known);
     rw->stack_isn = calloc(n, sizeof *rw->stack_isn);
-    if (!rw->maps_ || !rw->host_ip || !rw->host_peer || !rw->flow_host || !rw->isn_known ||
-        !rw->stack_isn)
+    if (!rw->maps_ || !rw->maps_->cache || !rw->host_ip || !rw->host_peer || !rw->flow_host ||
+        !rw->isn_known || !rw->stack_isn)
         goto nomem;
     for (size_t i = 0; i < flows->n; i++) {
         uint8_t k[SB__KEYMAP_KEY];
@@ -158,6 +185,7 @@ void sb_rw_free(sb_rw *rw)
         sb__keymap_free(&rw->maps_->hosts);
         sb__keymap_free(&rw->maps_->servers);
         sb__keymap_free(&rw->maps_->keys);
+        free(rw->maps_->cache);
         free(rw->maps_);
     }
     free(rw->host_ip);
@@ -179,6 +207,13 @@ sb_status sb_rw_set_peer(sb_rw *rw, uint32_t recorded_ip, const sb_endpoint *pee
                         sb_ip_str(recorded_ip, b));
     }
     rw->host_peer[*v] = *peer;
+    /* The cached rewrites of this host's flows hold its old identity. */
+    for (size_t i = 0; rw->maps_->cached && i < rw->flows->n; i++) {
+        if (rw->flow_host[i] == *v) {
+            rw->maps_->cache[2 * i].valid = false;
+            rw->maps_->cache[2 * i + 1].valid = false;
+        }
+    }
     if (build_keys(rw) != SB_OK)
         return sb__fail(err, SB_ENOMEM, "rewriter: out of memory");
     return SB_OK;
@@ -227,10 +262,13 @@ sb_status sb_rw_learn(sb_rw *rw, const uint8_t *frame, size_t len, uint32_t *fip
     if (us_ipv4_parse(&ip, frame + off, len - off, US_WIRE_SKIP_CSUM) != US_WIRE_OK ||
         ip.proto != US_IP_PROTO_TCP || ip.more_frags || ip.frag_offset)
         return SB_OK;
-    if (us_tcp_parse(&t, frame + off + ip.header_len, ip.payload_len, ip.src, ip.dst,
-                     US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+    /* Most frames the stack sends are no SYN-ACK: look at the flags before parsing (a segment
+     * shorter than a TCP header would not parse). */
+    const uint8_t *l4 = frame + off + ip.header_len;
+    if (ip.payload_len < US_TCP_HDR_LEN ||
+        (l4[13] & (US_TCP_SYN | US_TCP_ACK)) != (US_TCP_SYN | US_TCP_ACK))
         return SB_OK;
-    if ((t.flags & (US_TCP_SYN | US_TCP_ACK)) != (US_TCP_SYN | US_TCP_ACK))
+    if (us_tcp_parse(&t, l4, ip.payload_len, ip.src, ip.dst, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
         return SB_OK;
     sb_flow_key key = {.proto = US_IP_PROTO_TCP,
                        .client_ip = ip.dst,
@@ -272,6 +310,16 @@ static inline void patch32(uint8_t *hdr, size_t off, uint32_t newv, uint16_t *cs
 static inline uint16_t csum_add_delta(uint16_t csum, uint32_t delta)
 {
     return (uint16_t)~us_csum_fold((uint32_t)(uint16_t)~csum + delta);
+}
+
+/* csum_add_delta with the delta folded to 16 bits first, which gives the same bits: both fold sums
+ * that are congruent modulo 0xffff, zero exactly when ~csum and the delta are, and a fold returns
+ * the one value of [1, 0xffff] congruent to a nonzero sum. With both terms below 2^16 one step of
+ * the fold is all of it. */
+static inline uint16_t csum_add_delta16(uint16_t csum, uint16_t delta16)
+{
+    uint32_t s = (uint32_t)(uint16_t)~csum + delta16; /* <= 0x1fffe */
+    return (uint16_t)~((s & 0xFFFFu) + (s >> 16));
 }
 
 /* Shift every SACK edge in the TCP options at tcp[20, hl) by delta. */
@@ -389,14 +437,107 @@ static bool rw_ipv4_read(const uint8_t *in, size_t len, rw_ipv4 *ip)
     return true;
 }
 
-sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, uint8_t *out,
-                      sb_rw_action *act, sb_err *err)
+/* The TCP header fields the rewriting reads. */
+typedef struct rw_tcp {
+    uint32_t seq, ack;
+    uint8_t flags;
+    uint8_t header_len;
+    uint8_t sack_count;
+} rw_tcp;
+
+/* Read the TCP header at l4 (a segment of len bytes from src to dst) into *t; false where
+ * us_tcp_parse (checksum not verified) refuses it. The usual layouts, no options or NOP NOP
+ * timestamps, are read directly: us_tcp_parse accepts them whenever the header fits, and they hold
+ * no SACK blocks; any other goes through us_tcp_parse. */
+static inline bool rw_tcp_read(const uint8_t *l4, size_t len, uint32_t src, uint32_t dst,
+                               rw_tcp *t)
+{
+    static const uint8_t nop_nop_ts[4] = {US_TCP_OPT_NOP, US_TCP_OPT_NOP, US_TCP_OPT_TS, 10};
+    if (len >= US_TCP_HDR_LEN && len <= US_IPV4_MAX_LEN) {
+        size_t hl = (size_t)(l4[12] >> 4) * 4;
+        if (hl <= len && (hl == US_TCP_HDR_LEN ||
+                          (hl == US_TCP_HDR_LEN + 12 && memcmp(l4 + 20, nop_nop_ts, 4) == 0))) {
+            t->seq = us_get_be32(l4 + 4);
+            t->ack = us_get_be32(l4 + 8);
+            t->flags = l4[13];
+            t->header_len = (uint8_t)hl;
+            t->sack_count = 0;
+            return true;
+        }
+    }
+    us_tcp_repr r;
+    if (us_tcp_parse(&r, l4, len, src, dst, US_WIRE_SKIP_CSUM) != US_WIRE_OK)
+        return false;
+    t->seq = r.seq;
+    t->ack = r.ack;
+    t->flags = r.flags;
+    t->header_len = r.header_len;
+    t->sack_count = r.sack_count;
+    return true;
+}
+
+/* The rewrite of a frame that needs only its flow's constants (c, for its flow and direction dir):
+ * the shape c was made for (so an IPv4 frame that rw_ipv4_read accepts once its total length is
+ * checked, neither TCP nor a later fragment), between the addresses c was made for. Writes out
+ * exactly what the full path of sb_rw_frame would, sets *act and counts it, and returns true; false
+ * (nothing written or counted) for any other frame. */
+static inline bool rw_cached(sb_rw *rw, const rw_flow_cache *c, unsigned dir, const uint8_t *in,
+                             size_t len, uint8_t *out, sb_rw_action *act)
+{
+    enum { IP = US_ETH_HDR_LEN };
+    static const uint8_t shape_mask[4] = {0xff, 0xff, 0xff, 0}; /* not the DSCP/ECN byte */
+    uint32_t shape, want, mask;
+    if (!c->valid || len < IP + US_IPV4_HDR_LEN)
+        return false;
+    memcpy(&shape, in + 2 * US_ETH_ADDR_LEN, 4);
+    memcpy(&want, c->shape, 4);
+    memcpy(&mask, shape_mask, 4);
+    size_t total = us_get_be16(in + IP + 2);
+    if ((shape & mask) != want || in[IP + 9] != c->proto ||
+        (us_get_be16(in + IP + 6) & 0x1FFFu) != 0 || total < c->min_total || total > len - IP ||
+        memcmp(in + IP + IP_SRC_OFF, c->old_addrs, 8) != 0)
+        return false;
+    if (dir == SB_C2S) {
+        *act = SB_RW_TO_STACK;
+        rw->stats.to_stack++;
+    } else {
+        *act = SB_RW_FROM_STACK;
+        rw->stats.from_stack++;
+    }
+    if (out != in)
+        memmove(out, in, len);
+    memcpy(out, c->macs, sizeof c->macs);
+    uint8_t *iph = out + IP;
+    memcpy(iph + IP_SRC_OFF, c->new_addrs, 8);
+    /* The checksums in wire byte order as they lie, the delta likewise: ones-complement sums do
+     * not depend on the byte order (RFC 1071 2(B): swapping the bytes of every term swaps those
+     * of the sum, 0 and 0xffff included), so these are the bytes the full path writes. */
+    uint16_t w;
+    memcpy(&w, iph + IP_CSUM_OFF, 2);
+    w = csum_add_delta16(w, c->delta_wire);
+    memcpy(iph + IP_CSUM_OFF, &w, 2);
+    if (c->udp) {
+        uint8_t *l4o = iph + c->hl;
+        memcpy(&w, l4o + UDP_CSUM_OFF, 2);
+        if (w != 0) { /* 0: sent without checksum, stays so */
+            w = csum_add_delta16(w, c->delta_wire);
+            if (w == 0)
+                w = 0xffffu;
+            memcpy(l4o + UDP_CSUM_OFF, &w, 2);
+        }
+    }
+    return true;
+}
+
+/* The full rewrite: every frame rw_cached does not take (and the first of each flow and
+ * direction, whose rewrite it remembers for them). Kept out of line so that the cached path stays
+ * a small function. */
+static __attribute__((noinline)) sb_status rw_frame_full(sb_rw *rw, size_t index, uint32_t fi,
+                                                         const uint8_t *in, size_t len,
+                                                         uint8_t *out, sb_rw_action *act,
+                                                         sb_err *err)
 {
     const sb_flows *fl = rw->flows;
-    if (index >= fl->n_frames)
-        return sb__fail(err, SB_EINVAL, "rewriter: frame %zu beyond the trace's %zu", index,
-                        fl->n_frames);
-    uint32_t fi = fl->frame_flow[index];
     if (fi == SB_FLOW_NONE && rewrite_arp(rw, in, len, out, act)) {
         if (*act == SB_RW_TO_STACK)
             rw->stats.to_stack++;
@@ -424,10 +565,10 @@ sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, ui
     size_t l4len = ip.payload_len;
     bool has_l4 = ip.frag_offset == 0; /* later fragments carry no L4 header */
 
-    us_tcp_repr t;
+    rw_tcp t;
     bool tcp = false;
     if (has_l4 && ip.proto == US_IP_PROTO_TCP) {
-        tcp = us_tcp_parse(&t, l4, l4len, ip.src, ip.dst, US_WIRE_SKIP_CSUM) == US_WIRE_OK;
+        tcp = rw_tcp_read(l4, l4len, ip.src, ip.dst, &t);
         if (!tcp && !ip.more_frags)
             return sb__fail(err, SB_EINVAL, "rewriter: frame %zu: unparseable TCP header",
                             index);
@@ -514,10 +655,50 @@ sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, ui
         }
     }
     /* ICMP: its checksum does not cover the addresses. */
+
+    /* What this flow's later frames this way can reuse (rw_cached): all of it follows from the
+     * flow, the direction, the recorded addresses and the frame's shape, whichever frame it is
+     * (rw_cached decides per frame whether there is a UDP header to patch); not from TCP, whose
+     * segments rw_cached never takes. */
+    if (ip.proto != US_IP_PROTO_TCP) {
+        rw_flow_cache *cache =
+            &rw->maps_->cache[2 * (size_t)fi + (dir == SB_C2S ? SB_C2S : SB_S2C)];
+        cache->udp = ip.proto == US_IP_PROTO_UDP;
+        cache->proto = ip.proto;
+        cache->hl = (uint8_t)ip.header_len;
+        cache->min_total = (uint8_t)(ip.header_len + (cache->udp ? US_UDP_HDR_LEN : 0));
+        memcpy(cache->shape, in + 2 * US_ETH_ADDR_LEN, 3);
+        cache->shape[3] = 0;
+        us_put_be32(cache->old_addrs, ip.src);
+        us_put_be32(cache->old_addrs + 4, ip.dst);
+        memcpy(cache->macs, out, sizeof cache->macs);
+        memcpy(cache->new_addrs, iph + IP_SRC_OFF, sizeof cache->new_addrs);
+        uint8_t wire[2];
+        us_put_be16(wire, us_csum_fold(addr_delta));
+        memcpy(&cache->delta_wire, wire, 2);
+        cache->valid = true;
+        rw->maps_->cached = true;
+    }
     *act = dir == SB_C2S ? SB_RW_TO_STACK : SB_RW_FROM_STACK;
     if (dir == SB_C2S)
         rw->stats.to_stack++;
     else
         rw->stats.from_stack++;
     return SB_OK;
+}
+
+sb_status sb_rw_frame(sb_rw *rw, size_t index, const uint8_t *in, size_t len, uint8_t *out,
+                      sb_rw_action *act, sb_err *err)
+{
+    const sb_flows *fl = rw->flows;
+    if (index >= fl->n_frames)
+        return sb__fail(err, SB_EINVAL, "rewriter: frame %zu beyond the trace's %zu", index,
+                        fl->n_frames);
+    uint32_t fi = fl->frame_flow[index];
+    if (fi != SB_FLOW_NONE) {
+        unsigned d = fl->frame_dir[index] == SB_C2S ? SB_C2S : SB_S2C;
+        if (rw_cached(rw, &rw->maps_->cache[2 * (size_t)fi + d], d, in, len, out, act))
+            return SB_OK;
+    }
+    return rw_frame_full(rw, index, fi, in, len, out, act, err);
 }

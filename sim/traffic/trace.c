@@ -34,6 +34,7 @@
 
 #include <pcap/pcap.h>
 
+#include "bigalloc.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/eth.h"
 
@@ -452,68 +453,225 @@ static const uint8_t *map_classic_pcap(const sb_trace_reader *r, const char *pat
     return p;
 }
 
+/* Reserve room for cap frames at once (the mapped walk knows a bound: the file size) when that is
+ * a large array (sb__big_alloc: on huge pages, and trimmed at the end without a copy); a small one
+ * grows as it goes, as the libpcap path's does. Failing is fine: the walk then grows the array. */
+static void loader_reserve(loader *L, size_t cap)
+{
+    if (L->frames || cap > SIZE_MAX / sizeof *L->frames || cap * sizeof *L->frames < SB__BIG)
+        return;
+    sb_frame *f = sb__big_alloc(cap * sizeof *f);
+    if (f) {
+        L->frames = f;
+        L->cap = cap;
+    }
+}
+
+/* Where load_mapped's walk stands: the reader's accounting (record_begin, record_keep) and the
+ * frame array, in one local struct so that the compiler can keep them in registers (through *r and
+ * *L it would reload them around every store into the frame array, which may alias them). */
+typedef struct walk {
+    sb_trace_stats s;
+    int64_t first;     /* r->first_abs_ns, valid once a record has been read */
+    uint64_t last_rel; /* r->last_rel_ns */
+    size_t off;        /* next record */
+    size_t n, cap;     /* frames, room */
+    sb_frame *frames;
+} walk;
+
+/* The common record, taken in bulk: an untagged IPv4 or ARP Ethernet frame, whole (caplen = len,
+ * within the snapshot length and the file), both timestamp fields below 2^31, stamped no earlier
+ * than the record before (whose time is w->last_rel), with room in the frame array. For such a
+ * record record_begin, record_keep and record_frame come down to what is done here; the walk stops,
+ * without touching it, at the first record that is anything else. Needs a first record already
+ * read (w->first set). Specialised (always inlined with constants) for the byte order and for
+ * `inner`: walking only records that start at least PCAP_REC_HDR + max_cap bytes before the end of
+ * the file, which then need no check against it. */
+static inline __attribute__((always_inline)) void walk_common(walk *w, const uint8_t *map,
+                                                              size_t map_len, uint32_t max_cap,
+                                                              int64_t frac_ns, bool swapped,
+                                                              bool inner)
+{
+    size_t off = w->off, n = w->n;
+    sb_frame *const frames = w->frames;
+    uint64_t last_rel = w->last_rel;
+    const int64_t first = w->first;
+    const uint64_t index0 = w->s.records - n; /* a taken record's index: this + its frame's */
+    /* Stop before the array is full, and before an index needs clamping to UINT32_MAX. */
+    size_t lim = w->cap;
+    if (index0 + lim > (uint64_t)UINT32_MAX + 1)
+        lim = index0 > UINT32_MAX ? 0 : (size_t)((uint64_t)UINT32_MAX + 1 - index0);
+    /* US_ETH_HDR_LEN <= caplen <= max_cap in one comparison. */
+    const uint32_t cap_span = max_cap >= US_ETH_HDR_LEN ? max_cap - US_ETH_HDR_LEN : 0;
+    const bool none = max_cap < US_ETH_HDR_LEN;
+    size_t end = map_len - PCAP_REC_HDR; /* the last offset a record header fits at */
+    if (inner)
+        end = map_len - PCAP_REC_HDR >= max_cap ? map_len - PCAP_REC_HDR - max_cap : 0;
+    while (!none && n < lim && off <= end) {
+        uint32_t h[4];
+        memcpy(h, map + off, sizeof h);
+        if (swapped) {
+            for (int i = 0; i < 4; i++)
+                h[i] = swap32(h[i]);
+        }
+        uint32_t caplen = h[2];
+        if ((h[0] | h[1]) >= 0x80000000u || caplen - US_ETH_HDR_LEN > cap_span ||
+            caplen != h[3] || (!inner && caplen > map_len - off - PCAP_REC_HDR))
+            break;
+        const uint8_t *d = map + off + PCAP_REC_HDR;
+        uint16_t et = us_get_be16(d + 2 * US_ETH_ADDR_LEN);
+        if (et != US_ETHERTYPE_IPV4 && et != US_ETHERTYPE_ARP)
+            break;
+        /* Earlier than the first record (< 0) or than the one before: the general step. */
+        int64_t rel = (int64_t)h[0] * 1000000000 + (int64_t)h[1] * frac_ns - first;
+        if (rel < (int64_t)last_rel)
+            break;
+        last_rel = (uint64_t)rel;
+        frames[n] = (sb_frame){.ts_ns = last_rel,
+                               .len = caplen,
+                               .index = (uint32_t)(index0 + n),
+                               .ethertype = et,
+                               .vlan_tags = 0,
+                               .data = d};
+        n++;
+        off += PCAP_REC_HDR + caplen;
+    }
+    w->s.records += n - w->n;
+    w->s.kept += n - w->n;
+    w->n = n;
+    w->off = off;
+    w->last_rel = last_rel;
+}
+
 /* Read the mapped records in place from the first on, as libpcap would hand them out (see the
  * top of the file). *stop gets the offset of the first record left to libpcap (map_len when every
- * record was read); *used whether a frame points into the map. SB_OK or SB_ENOMEM. */
+ * record was read); *used whether a frame points into the map. SB_OK or SB_ENOMEM.
+ * Ethernet records go through walk_common while they are the common kind; every other record, one
+ * at a time, through the general step below, which is record_begin, sb_frame_normalise (or the
+ * untagged frame in place), record_keep and record_frame as the libpcap reader does them. */
 static sb_status load_mapped(sb_trace_reader *r, loader *L, const uint8_t *map, size_t map_len,
                              size_t *stop, bool *used)
 {
     int snap = pcap_snapshot(r->pcap);
     uint32_t max_cap = snap > 0 && (uint32_t)snap < PCAP_MAX_CAPLEN ? (uint32_t)snap
                                                                      : PCAP_MAX_CAPLEN;
-    size_t off = PCAP_FILE_HDR;
-    *used = false;
-    while (off < map_len) {
-        if (map_len - off < PCAP_REC_HDR)
-            break;
+    const bool swapped = r->swapped, en10mb = r->linktype == SB_DLT_EN10MB;
+    const bool keep_non_ip = r->opts.keep_non_ip;
+    const int64_t frac_ns = r->nanosecond ? 1 : 1000;
+    /* A kept record takes its header and at least one byte (RAW), 14 for Ethernet. */
+    const size_t min_rec = PCAP_REC_HDR + (en10mb ? US_ETH_HDR_LEN : 1u);
+    loader_reserve(L, (map_len - PCAP_FILE_HDR) / min_rec + 1);
+    walk w = {.s = r->stats,
+              .first = r->first_abs_ns,
+              .last_rel = r->last_rel_ns,
+              .off = PCAP_FILE_HDR,
+              .n = L->n,
+              .cap = L->cap,
+              .frames = L->frames};
+    bool have_first = r->have_first, used_map = false;
+    sb_status st = SB_OK;
+    while (map_len - w.off >= PCAP_REC_HDR) {
+        if (en10mb && have_first) {
+            size_t n0 = w.n;
+            if (swapped) {
+                walk_common(&w, map, map_len, max_cap, frac_ns, true, true);
+                walk_common(&w, map, map_len, max_cap, frac_ns, true, false);
+            } else {
+                walk_common(&w, map, map_len, max_cap, frac_ns, false, true);
+                walk_common(&w, map, map_len, max_cap, frac_ns, false, false);
+            }
+            used_map |= w.n != n0;
+            if (map_len - w.off < PCAP_REC_HDR)
+                break;
+        }
+        /* The general step, one record. */
         uint32_t h[4];
-        memcpy(h, map + off, sizeof h);
-        if (r->swapped) {
+        memcpy(h, map + w.off, sizeof h);
+        if (swapped) {
             for (int i = 0; i < 4; i++)
                 h[i] = swap32(h[i]);
         }
         uint32_t caplen = h[2], len = h[3];
         if (h[0] >= 0x80000000u || h[1] >= 0x80000000u || caplen > max_cap ||
-            caplen > map_len - off - PCAP_REC_HDR)
+            caplen > map_len - w.off - PCAP_REC_HDR)
             break;
-        const uint8_t *d = map + off + PCAP_REC_HDR;
-        off += PCAP_REC_HDR + caplen;
-        int64_t abs_ns = (int64_t)h[0] * 1000000000 + (int64_t)h[1] * (r->nanosecond ? 1 : 1000);
-        uint64_t rel, index;
-        if (!record_begin(r, abs_ns, caplen, len, &rel, &index))
+        const uint8_t *d = map + w.off + PCAP_REC_HDR;
+        w.off += PCAP_REC_HDR + caplen;
+        /* record_begin */
+        int64_t abs_ns = (int64_t)h[0] * 1000000000 + (int64_t)h[1] * frac_ns;
+        uint64_t index = w.s.records++;
+        if (!have_first) {
+            have_first = true;
+            w.first = abs_ns;
+        }
+        uint64_t rel = abs_ns > w.first ? (uint64_t)(abs_ns - w.first) : 0;
+        if (rel < w.last_rel) {
+            w.s.ts_backwards++;
+            rel = w.last_rel;
+        }
+        w.last_rel = rel;
+        if (caplen < len) {
+            w.s.truncated++;
             continue;
-        if (!loader_frame_room(L))
-            return SB_ENOMEM;
-        if (r->linktype == SB_DLT_EN10MB && caplen >= US_ETH_HDR_LEN) {
+        }
+        if (w.n == w.cap) {
+            L->n = w.n;
+            if (!loader_frame_room(L)) {
+                st = SB_ENOMEM;
+                break;
+            }
+            w.frames = L->frames;
+            w.cap = L->cap;
+        }
+        uint16_t et;
+        uint8_t tags = 0;
+        uint32_t flen;
+        const uint8_t *data;
+        if (en10mb && caplen >= US_ETH_HDR_LEN &&
+            (et = us_get_be16(d + 2 * US_ETH_ADDR_LEN)) != US_ETHERTYPE_VLAN &&
+            et != US_ETHERTYPE_QINQ && et != US_ETHERTYPE_QINQ_OLD) {
             /* Untagged: the frame is already what normalising would make of it. */
-            uint16_t et = us_get_be16(d + 2 * US_ETH_ADDR_LEN);
-            if (et != US_ETHERTYPE_VLAN && et != US_ETHERTYPE_QINQ &&
-                et != US_ETHERTYPE_QINQ_OLD) {
-                if (record_keep(r, et, 0)) {
-                    record_frame(&L->frames[L->n++], rel, index, caplen, et, 0, d);
-                    *used = true;
-                }
+            flen = caplen;
+            data = d;
+        } else {
+            L->n = w.n;
+            uint8_t *out = loader_arena_room(L, (size_t)caplen + US_ETH_HDR_LEN);
+            if (!out) {
+                st = SB_ENOMEM;
+                break;
+            }
+            size_t nlen;
+            if (sb_frame_normalise(r->linktype, d, caplen, out, &nlen, &et, &tags) != SB_OK) {
+                w.s.malformed++;
                 continue;
             }
+            flen = (uint32_t)nlen;
+            data = NULL; /* in the arena, which may still move: set at the end */
         }
-        uint8_t *out = loader_arena_room(L, (size_t)caplen + US_ETH_HDR_LEN);
-        if (!out)
-            return SB_ENOMEM;
-        size_t flen;
-        uint16_t et;
-        uint8_t tags;
-        if (sb_frame_normalise(r->linktype, d, caplen, out, &flen, &et, &tags) != SB_OK) {
-            r->stats.malformed++;
-            continue;
+        /* record_keep */
+        if (et != US_ETHERTYPE_IPV4 && et != US_ETHERTYPE_ARP) {
+            w.s.non_ip++;
+            if (!keep_non_ip)
+                continue;
         }
-        if (!record_keep(r, et, tags))
-            continue;
-        if (!loader_arena_frame(L, flen))
-            return SB_ENOMEM;
-        record_frame(&L->frames[L->n++], rel, index, flen, et, tags, NULL);
+        if (tags)
+            w.s.vlan_frames++;
+        w.s.kept++;
+        if (!data && !loader_arena_frame(L, flen)) {
+            st = SB_ENOMEM;
+            break;
+        }
+        used_map |= data != NULL;
+        record_frame(&w.frames[w.n++], rel, index, flen, et, tags, data);
     }
-    *stop = off;
-    return SB_OK;
+    L->n = w.n;
+    r->stats = w.s;
+    r->have_first = have_first;
+    r->first_abs_ns = w.first;
+    r->last_rel_ns = w.last_rel;
+    *used = used_map;
+    *stop = w.off;
+    return st;
 }
 
 sb_status sb_trace_load(sb_trace *t, const char *path, const sb_trace_opts *opts, sb_err *err)
@@ -572,6 +730,16 @@ sb_status sb_trace_load(sb_trace *t, const char *path, const sb_trace_opts *opts
     }
     for (size_t i = 0; i < L.n_fix; i++)
         L.frames[L.fix_idx[i]].data = L.arena + L.fix_off[i];
+    if (L.n == 0) {
+        free(L.frames); /* reserved for nothing */
+        L.frames = NULL;
+    } else if (L.cap - L.n > L.n / 8) {
+        /* Give back the reserve (the file size bounds the frames loosely): the untouched pages
+         * of a large array go without a copy (mremap). */
+        sb_frame *fit = realloc(L.frames, L.n * sizeof *fit);
+        if (fit)
+            L.frames = fit;
+    }
     if (map && map_used) {
         t->map_ = map;
         t->map_len_ = map_len;

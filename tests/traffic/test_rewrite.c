@@ -494,6 +494,408 @@ static void test_rewrite_collision_counted(void **state)
     sb_flows_free(&f);
 }
 
+/* The ISN the stack is said to have picked for flow fi in the equivalence tests: some flows get
+ * one, the others none (their acks are refused with SB_EAGAIN). */
+static void give_isns(sb_rw *rw, const sb_flows *f)
+{
+    for (uint32_t fi = 0; fi < f->n; fi++) {
+        if (f->flows[fi].key.proto == US_IP_PROTO_TCP && fi % 3 != 2)
+            assert_int_equal(sb_rw_set_stack_isn(rw, fi, 0x9e3779b9u * (fi + 1), NULL), SB_OK);
+    }
+}
+
+/* Every frame of t rewritten by one rewriter in order (its cache warm: frames rewritten from their
+ * flow's cached constants once one like them was rewritten in full), in place by another, and by a
+ * fresh rewriter each (cache empty: the full rewrite): the same status, action, message and bytes,
+ * a refused frame's buffer untouched, and the same counts in the end. */
+static void assert_cached_same_as_full(const sb_trace *t)
+{
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, t, NULL), SB_OK);
+    sb_rw warm, inplace;
+    assert_int_equal(sb_rw_init(&warm, NULL, &f, NULL), SB_OK);
+    assert_int_equal(sb_rw_init(&inplace, NULL, &f, NULL), SB_OK);
+    give_isns(&warm, &f);
+    give_isns(&inplace, &f);
+    sb_rw_stats sum;
+    memset(&sum, 0, sizeof sum);
+    static uint8_t a[1600], b[1600], c[1600];
+    for (size_t i = 0; i < t->n; i++) {
+        const sb_frame *fr = &t->frames[i];
+        assert_true(fr->len <= sizeof a);
+        sb_rw_action acta = SB_RW_SKIP, actb = SB_RW_SKIP, actc = SB_RW_SKIP;
+        sb_err erra, errb, errc;
+        memset(&erra, 0, sizeof erra);
+        memset(&errb, 0, sizeof errb);
+        memset(&errc, 0, sizeof errc);
+        memset(a, 0x5a, sizeof a);
+        memset(b, 0x5a, sizeof b);
+        sb_status sa = sb_rw_frame(&warm, i, fr->data, fr->len, a, &acta, &erra);
+        sb_rw full;
+        assert_int_equal(sb_rw_init(&full, NULL, &f, NULL), SB_OK);
+        give_isns(&full, &f);
+        sb_status sbs = sb_rw_frame(&full, i, fr->data, fr->len, b, &actb, &errb);
+        sum.to_stack += full.stats.to_stack;
+        sum.from_stack += full.stats.from_stack;
+        sum.skipped += full.stats.skipped;
+        sum.need_isn += full.stats.need_isn;
+        sb_rw_free(&full);
+        memcpy(c, fr->data, fr->len);
+        sb_status sc = sb_rw_frame(&inplace, i, c, fr->len, c, &actc, &errc);
+        if (sa != sbs || sa != sc)
+            fail_msg("frame %zu: status %d warm, %d full, %d in place", i, sa, sbs, sc);
+        assert_memory_equal(a, b, sizeof a); /* the frame, and nothing beyond it */
+        if (sa == SB_OK) {
+            assert_int_equal(acta, actb);
+            assert_int_equal(acta, actc);
+            assert_memory_equal(c, a, fr->len);
+        } else {
+            assert_string_equal(erra.msg, errb.msg);
+            assert_string_equal(erra.msg, errc.msg);
+            assert_memory_equal(c, fr->data, fr->len);
+        }
+    }
+    assert_int_equal(warm.stats.to_stack, sum.to_stack);
+    assert_int_equal(warm.stats.from_stack, sum.from_stack);
+    assert_int_equal(warm.stats.skipped, sum.skipped);
+    assert_int_equal(warm.stats.need_isn, sum.need_isn);
+    assert_memory_equal(&warm.stats, &inplace.stats, sizeof warm.stats);
+    sb_rw_free(&warm);
+    sb_rw_free(&inplace);
+    sb_flows_free(&f);
+}
+
+/* The cached rewrite gives the full rewrite's frames, byte for byte, for every frame of every
+ * public capture and canonical trace. */
+static void test_rewrite_cached_same_as_full_traces(void **state)
+{
+    (void)state;
+    sb_trace_opts to = sb_trace_opts_default();
+    to.keep_partial = true;
+    to.keep_non_ip = true; /* frames in no flow too */
+    char p[512];
+    for (size_t k = 0; k < TT_N_PUBLIC + TT_N_CANONICAL; k++) {
+        const char *path = k < TT_N_PUBLIC ? tt_public(p, tt_public_names[k])
+                                           : tt_canonical(p, tt_canonical_names[k - TT_N_PUBLIC]);
+        sb_trace t;
+        sb_status st = sb_trace_load(&t, path, &to, NULL);
+        assert_true(st == SB_OK || st == SB_EPARTIAL);
+        assert_cached_same_as_full(&t);
+        sb_trace_free(&t);
+    }
+}
+
+/* The UDP checksum change of flow 0 of the crafted conversation below (192.168.1.2 ->
+ * 192.168.1.1 becomes the default peer -> the stack), folded. */
+static uint16_t crafted_delta16(void)
+{
+    uint32_t d = 0;
+    const uint32_t oldv[2] = {0xc0a80102u, 0xc0a80101u}, newv[2] = {PEER_IP, STACK_IP};
+    for (int k = 0; k < 2; k++)
+        d += (uint16_t)~(oldv[k] >> 16) + (uint16_t)~(oldv[k] & 0xffff) + (newv[k] >> 16) +
+             (newv[k] & 0xffff);
+    return us_csum_fold(d);
+}
+
+/* A UDP conversation whose frames change shape: the cache is made from the first frame of each
+ * shape and used only for frames of that shape. 16 frames (see the table). */
+static void crafted_udp(tt_trace *tt)
+{
+    const tt_host a = {0xc0a80102u, {2, 0, 0, 0, 9, 2}, 40000};
+    const tt_host b = {0xc0a80101u, {2, 0, 0, 0, 9, 1}, 53};
+    const struct {
+        bool reply;
+        size_t plen;
+        tt_udp_shape s;
+    } fr[16] = {
+        {false, 10, {0}},                               /* 0: full, cached */
+        {false, 20, {0}},                               /* 1: from the cache */
+        {false, 4, {.no_csum = true}},                  /* 2: no UDP checksum: stays 0 */
+        {false, 4, {.csum = 1}},                        /* 3: becomes 0: written 0xffff */
+        {false, 8, {.ip_opts = 8}},                     /* 4: another shape: full */
+        {false, 9, {.ip_opts = 8}},                     /* 5: ... then from the cache */
+        {false, 3, {0}},                                /* 6: back: full */
+        {false, 16, {.frag = 0x2000}},                  /* 7: first fragment: cache */
+        {false, 8, {.frag = 0x0002}},                   /* 8: later fragment: full */
+        {false, 0, {.total_delta = -3}},                /* 9: UDP header cut: no flow */
+        {true, 5, {0}},                                 /* 10: the reply: full */
+        {true, 6, {0}},                                 /* 11: ... then from the cache */
+        {false, 2, {.total_delta = 1}},                 /* 12: beyond the frame: no flow */
+        {false, 7, {.trailer = 6}},                     /* 13: Ethernet padding: cache */
+        {false, 7, {0}},                                /* 14: DSCP set: cache */
+        {false, 2, {.proto = US_IP_PROTO_ICMP}},        /* 15: no flow (ICMP type 0x9c) */
+    };
+    tt_trace_init(tt);
+    for (size_t i = 0; i < 16; i++) {
+        tt_udp_shape s = fr[i].s;
+        if (i == 3)
+            s.csum = crafted_delta16();
+        size_t n = fr[i].reply ? tt_udp_frame(tt->bytes[i], &b, &a, fr[i].plen, &s)
+                               : tt_udp_frame(tt->bytes[i], &a, &b, fr[i].plen, &s);
+        if (i == 14) { /* DSCP EF, the IPv4 header checksum made again */
+            uint8_t *ip = tt->bytes[i] + 14;
+            ip[1] = 0xb8;
+            us_put_be16(ip + 10, 0);
+            us_put_be16(ip + 10, us_csum_finish(us_csum_partial(ip, 20, 0)));
+        }
+        tt_trace_add(tt, n, 1000 * i);
+    }
+}
+
+static void test_rewrite_cached_same_as_full_shapes(void **state)
+{
+    (void)state;
+    static tt_trace tt;
+    crafted_udp(&tt);
+    assert_cached_same_as_full(&tt.t);
+    /* And exactly: */
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, &tt.t, NULL), SB_OK);
+    assert_int_equal(f.n, 1);
+    for (size_t i = 0; i < 16; i++) /* in no flow: 9, 12, 15 */
+        assert_int_equal(f.frame_flow[i], i == 9 || i == 12 || i == 15 ? SB_FLOW_NONE : 0);
+    sb_rw rw;
+    assert_int_equal(sb_rw_init(&rw, NULL, &f, NULL), SB_OK);
+    uint8_t out[1514];
+    sb_rw_action act;
+    for (size_t i = 0; i < 16; i++) {
+        sb_err err;
+        sb_status st = sb_rw_frame(&rw, i, tt.bytes[i], tt.frames[i].len, out, &act, &err);
+        assert_int_equal(st, SB_OK);
+        if (i == 9 || i == 12 || i == 15) {
+            assert_int_equal(act, SB_RW_SKIP);
+            continue;
+        }
+        bool reply = i == 10 || i == 11;
+        assert_int_equal(act, reply ? SB_RW_FROM_STACK : SB_RW_TO_STACK);
+        us_ipv4_repr ip;
+        assert_int_equal(us_ipv4_parse(&ip, out + 14, tt.frames[i].len - 14, 0), US_WIRE_OK);
+        assert_int_equal(ip.src, reply ? STACK_IP : PEER_IP);
+        assert_int_equal(ip.dst, reply ? PEER_IP : STACK_IP);
+        assert_memory_equal(out, reply ? peer_mac : stack_mac, 6);
+        assert_memory_equal(out + 6, reply ? stack_mac : peer_mac, 6);
+        const uint8_t *udp = out + 14 + ip.header_len;
+        if (i == 2)
+            assert_int_equal(us_get_be16(udp + 6), 0);
+        else if (i == 3)
+            assert_int_equal(us_get_be16(udp + 6), 0xffff);
+        if (!ip.more_frags && !ip.frag_offset && i != 3) { /* (3: made wrong) */
+            us_udp_repr u;
+            assert_int_equal(us_udp_parse(&u, udp, ip.payload_len, ip.src, ip.dst, 0),
+                             US_WIRE_OK);
+        }
+    }
+    assert_int_equal(rw.stats.to_stack, 11);
+    assert_int_equal(rw.stats.from_stack, 2);
+    assert_int_equal(rw.stats.skipped, 3);
+    sb_rw_free(&rw);
+    sb_flows_free(&f);
+}
+
+/* Bytes that are not the frame's, given for a frame whose flow has a cached rewrite: what the
+ * full rewrite makes of them (refused, out untouched; or rewritten from what they say). */
+static void test_rewrite_cached_other_bytes(void **state)
+{
+    (void)state;
+    static tt_trace tt;
+    crafted_udp(&tt);
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, &tt.t, NULL), SB_OK);
+    sb_rw rw;
+    assert_int_equal(sb_rw_init(&rw, NULL, &f, NULL), SB_OK);
+    uint8_t out[1514], ref[1514], bad[1514];
+    sb_rw_action act, ract;
+    assert_int_equal(sb_rw_frame(&rw, 0, tt.bytes[0], tt.frames[0].len, out, &act, NULL), SB_OK);
+    const size_t len = tt.frames[1].len; /* 14 + 20 + 8 + 20 */
+    for (int k = 0; k < 11; k++) {
+        memcpy(bad, tt.bytes[1], len);
+        size_t blen = len;
+        sb_status want = SB_OK;
+        switch (k) {
+        case 0: blen = 33; want = SB_EINVAL; break;                     /* no IPv4 header */
+        case 1: us_put_be16(bad + 12, US_ETHERTYPE_ARP); want = SB_EINVAL; break;
+        case 2: bad[14] = 0x65; want = SB_EINVAL; break;                /* version 6 */
+        case 3: us_put_be16(bad + 16, (uint16_t)(len - 13)); want = SB_EINVAL; break;
+        case 4: bad[14] = 0x44; want = SB_EINVAL; break;                /* IHL 4 */
+        case 5: us_put_be16(bad + 16, 20 + 5); break;                   /* UDP header cut */
+        case 6: us_put_be32(bad + 26, 0xc0a80109u); break;              /* other source */
+        case 7: bad[23] = US_IP_PROTO_ICMP; break;
+        case 8: us_put_be16(bad + 20, 0x0001); break;                   /* a later fragment */
+        case 9: bad[14] = 0x46; break;                                  /* IHL 6 */
+        case 10: us_put_be16(bad + 16, (uint16_t)(len - 15)); break;    /* total < frame */
+        }
+        memset(out, 0xa5, sizeof out);
+        memset(ref, 0xa5, sizeof ref);
+        sb_err err, rerr;
+        sb_status st = sb_rw_frame(&rw, 1, bad, blen, out, &act, &err);
+        sb_rw full;
+        assert_int_equal(sb_rw_init(&full, NULL, &f, NULL), SB_OK);
+        assert_int_equal(sb_rw_frame(&full, 1, bad, blen, ref, &ract, &rerr), st);
+        sb_rw_free(&full);
+        if (st != want)
+            fail_msg("case %d: status %d", k, st);
+        assert_memory_equal(out, ref, sizeof out);
+        if (st != SB_OK) {
+            assert_string_equal(err.msg, "rewriter: frame 1 is not the IPv4 frame of flow 0");
+            assert_string_equal(rerr.msg, err.msg);
+            for (size_t i = 0; i < sizeof out; i++)
+                assert_int_equal(out[i], 0xa5);
+        } else {
+            assert_int_equal(act, SB_RW_TO_STACK);
+            assert_int_equal(ract, SB_RW_TO_STACK);
+            assert_int_equal(us_get_be32(out + 26), PEER_IP);
+        }
+        /* The cache still serves the flow's own frames. */
+        assert_int_equal(sb_rw_frame(&rw, 1, tt.bytes[1], len, out, &act, NULL), SB_OK);
+        tt_assert_frame_valid(out, len);
+    }
+    sb_rw_free(&rw);
+    sb_flows_free(&f);
+}
+
+/* TCP headers in the layouts read directly (none, NOP NOP timestamps) and in others (through
+ * us_tcp_parse: MSS, timestamps then NOPs, timestamps and SACK): acks onto the stack's ISN, SACK
+ * edges too, checksums right; and headers us_tcp_parse refuses, given for a segment of the flow:
+ * a data offset beyond the segment, a bad option length, timestamps cut short. */
+static void test_rewrite_tcp_header_layouts(void **state)
+{
+    (void)state;
+    const tt_host cli = {0xc0a80002u, {2, 0, 0, 0, 9, 2}, 40000};
+    const tt_host srv = {0xc0a80001u, {2, 0, 0, 0, 9, 1}, 80};
+    const uint32_t isn_s = 5000, stack_isn = 0x80000000u;
+    uint8_t ts[12] = {1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9};
+    uint8_t ts_last[12] = {8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1};
+    uint8_t mss[4] = {2, 4, 0x05, 0xb4};
+    uint8_t ts_sack[24] = {1, 1, 8, 10, 0, 0, 0, 7, 0, 0, 0, 9, 1, 1, 5, 10};
+    us_put_be32(ts_sack + 16, isn_s + 101);
+    us_put_be32(ts_sack + 20, isn_s + 201);
+    const uint8_t a = US_TCP_ACK;
+    static tt_trace tt;
+    tt_trace_init(&tt);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[0], &cli, &srv, US_TCP_SYN, 10, 0, 0, mss, 4), 0);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[1], &srv, &cli, US_TCP_SYN | a, isn_s, 11, 0, NULL, 0),
+                 1);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[2], &cli, &srv, a, 11, isn_s + 1, 0, NULL, 0), 2);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[3], &cli, &srv, a, 11, isn_s + 2, 5, ts, 12), 3);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[4], &cli, &srv, a, 16, isn_s + 3, 0, ts_last, 12), 4);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[5], &cli, &srv, a, 16, isn_s + 4, 0, ts_sack, 24), 5);
+    tt_trace_add(&tt, tt_tcp_frame(tt.bytes[6], &cli, &srv, a, 16, isn_s + 5, 0, mss, 4), 6);
+    assert_cached_same_as_full(&tt.t);
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, &tt.t, NULL), SB_OK);
+    assert_int_equal(f.n, 1);
+    sb_rw rw;
+    assert_int_equal(sb_rw_init(&rw, NULL, &f, NULL), SB_OK);
+    assert_int_equal(sb_rw_set_stack_isn(&rw, 0, stack_isn, NULL), SB_OK);
+    uint8_t out[1514];
+    sb_rw_action act;
+    for (size_t i = 2; i < 7; i++) {
+        assert_int_equal(sb_rw_frame(&rw, i, tt.bytes[i], tt.frames[i].len, out, &act, NULL),
+                         SB_OK);
+        seg sg;
+        parse_seg(&sg, out, tt.frames[i].len);
+        assert_int_equal(sg.tcp.ack, stack_isn + (uint32_t)(i - 1));
+        if (i == 5) {
+            assert_int_equal(sg.tcp.sack_count, 1);
+            assert_int_equal(sg.tcp.sack[0].left, stack_isn + 101);
+            assert_int_equal(sg.tcp.sack[0].right, stack_isn + 201);
+        }
+        if (i == 3 || i == 4)
+            assert_true(sg.tcp.ts_present);
+    }
+    /* Refused headers, given for frame 3 (NOP NOP timestamps, 5 payload bytes). */
+    const size_t len = tt.frames[3].len; /* 14 + 20 + 32 + 5 */
+    uint8_t bad[1514];
+    for (int k = 0; k < 3; k++) {
+        memcpy(bad, tt.bytes[3], len);
+        if (k == 0)
+            bad[34 + 12] = 0xf0; /* 60-byte header in a 37-byte segment */
+        else if (k == 1)
+            bad[34 + 23] = 11; /* a timestamp option of length 11 */
+        else /* the segment cut to 30 bytes: the NOP NOP timestamps header does not fit */
+            us_put_be16(bad + 16, 20 + 30);
+        memset(out, 0xa5, sizeof out);
+        sb_err err;
+        assert_int_equal(sb_rw_frame(&rw, 3, bad, len, out, &act, &err), SB_EINVAL);
+        assert_string_equal(err.msg, "rewriter: frame 3: unparseable TCP header");
+        for (size_t i = 0; i < sizeof out; i++)
+            assert_int_equal(out[i], 0xa5);
+    }
+    sb_rw_free(&rw);
+    sb_flows_free(&f);
+}
+
+/* sb_rw_learn learns from a SYN-ACK of a flow only: not from a bare SYN, a SYN-ACK whose header
+ * does not parse (bad option, cut short) or one of no flow; then from the SYN-ACK. */
+static void test_rewrite_learn_only_from_synack(void **state)
+{
+    (void)state;
+    fixture x;
+    setup_public(&x, "three_http_streams.pcap", NULL);
+    tt_host st = {STACK_IP, {2, 0, 0, 0, 0, 1}, 80}, pe = {PEER_IP, {2, 0, 0, 0, 1, 1}, 54615};
+    uint8_t f[1514];
+    uint32_t fi = 7;
+    size_t n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN, 777, 0, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    const uint8_t badopt[4] = {2, 5, 0, 0}; /* MSS of length 5 */
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, badopt, 4);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    us_put_be16(f + 16, 20 + 19); /* a 19-byte segment */
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    tt_host other = {PEER_IP, {2, 0, 0, 0, 1, 1}, 9};
+    n = tt_tcp_frame(f, &st, &other, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, SB_FLOW_NONE);
+    assert_false(x.rw.isn_known[0]);
+    n = tt_tcp_frame(f, &st, &pe, US_TCP_SYN | US_TCP_ACK, 777, 1, 0, NULL, 0);
+    assert_int_equal(sb_rw_learn(&x.rw, f, n, &fi), SB_OK);
+    assert_int_equal(fi, 0);
+    assert_true(x.rw.isn_known[0]);
+    assert_int_equal(x.rw.stack_isn[0], 777);
+    teardown(&x);
+}
+
+/* A flow's cached rewrite follows a new identity given to its host. */
+static void test_rewrite_cache_follows_set_peer(void **state)
+{
+    (void)state;
+    static tt_trace tt;
+    crafted_udp(&tt);
+    sb_flows f;
+    assert_int_equal(sb_flows_extract(&f, &tt.t, NULL), SB_OK);
+    sb_rw rw;
+    assert_int_equal(sb_rw_init(&rw, NULL, &f, NULL), SB_OK);
+    uint8_t out[1514];
+    sb_rw_action act;
+    for (size_t i = 0; i < 12; i += i == 1 ? 9 : 1) /* 0, 1 (cached); 10, 11 (the replies) */
+        assert_int_equal(sb_rw_frame(&rw, i, tt.bytes[i], tt.frames[i].len, out, &act, NULL),
+                         SB_OK);
+    assert_int_equal(us_get_be32(out + 30), PEER_IP);
+    sb_endpoint me = {0xc0a80063u, {2, 0xbb, 0, 0, 0, 0x63}};
+    assert_int_equal(sb_rw_set_peer(&rw, 0xc0a80102u, &me, NULL), SB_OK);
+    assert_int_equal(sb_rw_frame(&rw, 11, tt.bytes[11], tt.frames[11].len, out, &act, NULL),
+                     SB_OK);
+    assert_int_equal(act, SB_RW_FROM_STACK);
+    assert_memory_equal(out, me.mac, 6);
+    assert_int_equal(us_get_be32(out + 26), STACK_IP);
+    assert_int_equal(us_get_be32(out + 30), 0xc0a80063u);
+    tt_assert_frame_valid(out, tt.frames[11].len);
+    for (size_t i = 1; i < 15; i += 13) { /* frames 1 and 14 */
+        assert_int_equal(sb_rw_frame(&rw, i, tt.bytes[i], tt.frames[i].len, out, &act, NULL),
+                         SB_OK);
+        assert_memory_equal(out + 6, me.mac, 6);
+        assert_int_equal(us_get_be32(out + 26), 0xc0a80063u);
+        assert_int_equal(us_get_be32(out + 30), STACK_IP);
+        tt_assert_frame_valid(out, tt.frames[i].len);
+    }
+    sb_rw_free(&rw);
+    sb_flows_free(&f);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -508,6 +910,12 @@ int main(void)
         cmocka_unit_test(test_rewrite_no_handshake_unsupported),
         cmocka_unit_test(test_rewrite_skip_frames_outside_flows),
         cmocka_unit_test(test_rewrite_collision_counted),
+        cmocka_unit_test(test_rewrite_cached_same_as_full_traces),
+        cmocka_unit_test(test_rewrite_cached_same_as_full_shapes),
+        cmocka_unit_test(test_rewrite_cached_other_bytes),
+        cmocka_unit_test(test_rewrite_cache_follows_set_peer),
+        cmocka_unit_test(test_rewrite_tcp_header_layouts),
+        cmocka_unit_test(test_rewrite_learn_only_from_synack),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

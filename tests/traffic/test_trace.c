@@ -4,6 +4,8 @@
  * third VLAN tag), refusals (non-pcap, missing file) and the streaming reader. */
 #include "traffic_test.h"
 
+#include "sbtraffic/gen.h"
+
 static const uint8_t synth_src[6] = SB_TRACE_SYNTH_SRC_MAC;
 static const uint8_t synth_dst[6] = SB_TRACE_SYNTH_DST_MAC;
 
@@ -435,10 +437,11 @@ static void test_trace_reader_error_sticks(void **state)
 
 /* sb_trace_load (which reads classic pcap records in place) and the libpcap reader give the same
  * frames, counts and error for the file at path. */
-static void assert_load_matches_reader(const char *path)
+static void assert_load_matches_reader_opts(const char *path, bool keep_non_ip)
 {
     sb_trace_opts o = sb_trace_opts_default();
     o.keep_partial = true;
+    o.keep_non_ip = keep_non_ip;
     sb_trace t;
     sb_err lerr, rerr;
     memset(&lerr, 0, sizeof lerr);
@@ -471,6 +474,12 @@ static void assert_load_matches_reader(const char *path)
     assert_int_equal(t.duration_ns, t.n ? t.frames[t.n - 1].ts_ns : 0);
     sb_trace_reader_close(r);
     sb_trace_free(&t);
+}
+
+static void assert_load_matches_reader(const char *path)
+{
+    assert_load_matches_reader_opts(path, false);
+    assert_load_matches_reader_opts(path, true);
 }
 
 static void test_trace_load_matches_reader_public(void **state)
@@ -560,6 +569,167 @@ static void test_trace_load_matches_reader_odd_records(void **state)
     unlink(p);
 }
 
+/* A classic pcap file of n records: header h[i] (ts_sec, ts_frac, caplen, len) and data[i] (caplen
+ * bytes; NULL for none), link type dlt, snapshot length snap, µs or ns magic, in either byte
+ * order. */
+static void write_records(const char *path, bool swapped, bool ns, uint32_t snap, uint32_t dlt,
+                          size_t n, const uint32_t (*h)[4], const uint8_t *const *data)
+{
+    FILE *fp = fopen(path, "wb");
+    assert_non_null(fp);
+    uint32_t fh32[5] = {ns ? 0xa1b23c4du : 0xa1b2c3d4u, 0, 0, snap, dlt};
+    uint16_t ver[2] = {2, 4};
+    for (int i = 0; swapped && i < 5; i++)
+        fh32[i] = __builtin_bswap32(fh32[i]);
+    for (int i = 0; swapped && i < 2; i++)
+        ver[i] = __builtin_bswap16(ver[i]);
+    assert_int_equal(fwrite(&fh32[0], 4, 1, fp), 1);
+    assert_int_equal(fwrite(ver, 2, 2, fp), 2);
+    assert_int_equal(fwrite(&fh32[1], 4, 4, fp), 4);
+    for (size_t i = 0; i < n; i++) {
+        uint32_t r[4];
+        for (int k = 0; k < 4; k++)
+            r[k] = swapped ? __builtin_bswap32(h[i][k]) : h[i][k];
+        assert_int_equal(fwrite(r, 4, 4, fp), 4);
+        if (h[i][2])
+            assert_int_equal(fwrite(data[i], 1, h[i][2], fp), h[i][2]);
+    }
+    assert_int_equal(fclose(fp), 0);
+}
+
+/* The loader's walk over the common records (untagged IPv4 and ARP) and every record that makes it
+ * stop and step: time going backwards and before the first record, caplen < len and > len, too
+ * short, non-IP, VLAN-tagged, empty; long runs of common records; the same after a first record
+ * that is skipped; in both byte orders, µs and ns: frames, counts and times as the libpcap
+ * reader gives them, and exactly as specified for the plain file. */
+static void test_trace_load_walk_matches_reader(void **state)
+{
+    (void)state;
+    enum { N = 211 };
+    static uint32_t h[N][4];
+    static const uint8_t *d[N];
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 53};
+    static uint8_t ip[1514], arp[64], ip6[54], vlan[1514], shortf[10];
+    uint32_t L = (uint32_t)tt_udp_frame(ip, &a, &b, 40, NULL);
+    us_eth_repr e = {.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+                     .src = {2, 0, 0, 0, 1, 1},
+                     .ethertype = US_ETHERTYPE_ARP};
+    us_eth_emit(&e, arp);
+    us_arp_repr ar = {.op = US_ARP_OP_REQUEST, .sha = {2, 0, 0, 0, 1, 1}, .spa = a.ip,
+                      .tpa = b.ip};
+    us_arp_emit(&ar, arp + 14);
+    uint32_t A = 14 + 28;
+    memcpy(ip6, ip, 12);
+    us_put_be16(ip6 + 12, US_ETHERTYPE_IPV6);
+    memcpy(vlan, ip, 12);
+    us_put_be16(vlan + 12, US_ETHERTYPE_VLAN);
+    us_put_be16(vlan + 14, 7);
+    memcpy(vlan + 16, ip + 12, L - 12);
+    uint32_t V = L + 4;
+    const uint32_t head[10][4] = {
+        {1000, 5, L, L},       {1000, 9, A, A},      {1000, 7, L, L},  {999, 0, L, L},
+        {1000, 20, L - 4, L},  {1000, 21, L, L - 10}, {1000, 22, 10, 10}, {1000, 23, 54, 54},
+        {1000, 24, V, V},      {1000, 25, 0, 0},
+    };
+    const uint8_t *hd[10] = {ip, arp, ip, ip, ip, ip, shortf, ip6, vlan, NULL};
+    for (size_t i = 0; i < 10; i++) {
+        memcpy(h[i], head[i], sizeof h[i]);
+        d[i] = hd[i];
+    }
+    for (size_t i = 10; i < N; i++) {
+        uint32_t r[4] = {1001 + (uint32_t)(i / 100), (uint32_t)(i % 100) * 3, L, L};
+        memcpy(h[i], r, sizeof r);
+        d[i] = i % 7 == 3 ? arp : ip;
+        if (i % 7 == 3)
+            h[i][2] = h[i][3] = A;
+    }
+    char p[512];
+    tt_tmp(p, "walk.pcap");
+    for (int sw = 0; sw < 2; sw++) {
+        for (int ns = 0; ns < 2; ns++) {
+            write_records(p, sw, ns, 65535, SB_DLT_EN10MB, N, h, d);
+            assert_load_matches_reader(p);
+            /* Skipped first records (truncated, then too short): the walk starts after them. */
+            write_records(p, sw, ns, 65535, SB_DLT_EN10MB, N - 4, h + 4, d + 4);
+            assert_load_matches_reader(p);
+        }
+    }
+    /* The plain file, exactly. */
+    write_records(p, false, false, 65535, SB_DLT_EN10MB, N, h, d);
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.stats.records, N);
+    assert_int_equal(t.stats.truncated, 1);
+    assert_int_equal(t.stats.malformed, 2);
+    assert_int_equal(t.stats.non_ip, 1);
+    assert_int_equal(t.stats.vlan_frames, 1);
+    assert_int_equal(t.stats.ts_backwards, 2);
+    assert_int_equal(t.n, N - 4);
+    assert_int_equal(t.stats.kept, N - 4);
+    const uint64_t ts[6] = {0, 4000, 4000, 4000, 16000, 19000}; /* records 0, 1, 2, 3, 5, 8 */
+    const uint32_t idx[6] = {0, 1, 2, 3, 5, 8}, len[6] = {L, A, L, L, L, L};
+    for (size_t i = 0; i < 6; i++) {
+        assert_int_equal(t.frames[i].ts_ns, ts[i]);
+        assert_int_equal(t.frames[i].index, idx[i]);
+        assert_int_equal(t.frames[i].len, len[i]);
+    }
+    assert_int_equal(t.frames[5].vlan_tags, 1);
+    assert_memory_equal(t.frames[5].data, ip, L);
+    assert_int_equal(t.frames[6].index, 10);
+    assert_int_equal(t.frames[6].ts_ns, 1000025000ull);
+    assert_int_equal(t.frames[N - 5].index, N - 1);
+    assert_int_equal(t.frames[N - 5].ts_ns, 3000000000ull + 10 * 3000 - 5000);
+    assert_int_equal(t.frames[N - 5].ethertype, US_ETHERTYPE_IPV4);
+    assert_int_equal(t.duration_ns, t.frames[N - 5].ts_ns);
+    sb_trace_free(&t);
+    unlink(p);
+}
+
+/* A trace large enough for the frame array to be reserved from the file size at once (and trimmed
+ * after): the same frames and counts as the libpcap reader, every frame used in place. */
+static void test_trace_load_large_matches_reader(void **state)
+{
+    (void)state;
+    char p[512];
+    tt_tmp(p, "large.pcap");
+    sb_gen_params gp;
+    sb_gen_params_default(SB_GEN_UDP_ONEWAY, &gp);
+    gp.seed = 3;
+    gp.duration_ns = 250000000ull; /* 25 000 datagrams of 122 bytes a record: 3 MB */
+    gp.rate = 100000;
+    assert_int_equal(sb_gen(SB_GEN_UDP_ONEWAY, &gp, p, NULL), SB_OK);
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_true(t.n > 24000);
+    assert_int_equal(t.n, t.stats.records);
+    assert_null(t.arena);
+    sb_trace_free(&t);
+    assert_load_matches_reader_opts(p, false);
+    unlink(p);
+}
+
+/* Nothing kept: no frame array at all. */
+static void test_trace_load_nothing_kept(void **state)
+{
+    (void)state;
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 53};
+    uint8_t ip[1514];
+    uint32_t L = (uint32_t)tt_udp_frame(ip, &a, &b, 40, NULL);
+    const uint32_t h[2][4] = {{1000, 0, L - 1, L}, {1000, 1, L - 1, L}};
+    const uint8_t *d[2] = {ip, ip};
+    char p[512];
+    tt_tmp(p, "none_kept.pcap");
+    write_records(p, false, false, 65535, SB_DLT_EN10MB, 2, h, d);
+    sb_trace t;
+    assert_int_equal(sb_trace_load(&t, p, NULL, NULL), SB_OK);
+    assert_int_equal(t.n, 0);
+    assert_null(t.frames);
+    assert_int_equal(t.stats.truncated, 2);
+    assert_int_equal(t.duration_ns, 0);
+    sb_trace_free(&t);
+    unlink(p);
+}
+
 int main(void)
 {
     const struct CMUnitTest tests[] = {
@@ -583,6 +753,9 @@ int main(void)
         cmocka_unit_test(test_trace_reader_error_sticks),
         cmocka_unit_test(test_trace_load_matches_reader_public),
         cmocka_unit_test(test_trace_load_matches_reader_odd_records),
+        cmocka_unit_test(test_trace_load_walk_matches_reader),
+        cmocka_unit_test(test_trace_load_large_matches_reader),
+        cmocka_unit_test(test_trace_load_nothing_kept),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -42,6 +42,31 @@ static inline const char *tt_public(char *buf, const char *name)
     return buf;
 }
 
+#ifndef SB_CANONICAL_TRACES
+#error "SB_CANONICAL_TRACES must name the directory of the committed canonical traces"
+#endif
+
+/* The committed canonical traces (traces/README.md) and the public captures of the classic pcap
+ * and pcapng kinds: what the equivalence tests of the fast paths run over. */
+static const char *const tt_canonical_names[] = {
+    "udp-oneway.pcap", "tcp-bulk.pcap", "tcp-rr.pcap",    "icmp-ping.pcap",
+    "iot-mix.pcap",    "bursty.pcap",   "idle-heavy.pcap",
+};
+static const char *const tt_public_names[] = {
+    "802.1ad_QinQ.pcap",       "LINKTYPE_RAW_ipv4.pcap",   "VlanPackets.pcap",
+    "ip4_fragments.pcap",      "nanosecs_big_endian.pcap", "one_http_stream_fin.pcap",
+    "pcapng-example.pcapng",   "tcp-handshake-nano.pcap",  "three_http_streams.pcap",
+};
+#define TT_N_CANONICAL (sizeof tt_canonical_names / sizeof tt_canonical_names[0])
+#define TT_N_PUBLIC (sizeof tt_public_names / sizeof tt_public_names[0])
+
+/* Path of committed canonical trace `name` into buf (room for 512 bytes). */
+static inline const char *tt_canonical(char *buf, const char *name)
+{
+    snprintf(buf, 512, "%s/%s", SB_CANONICAL_TRACES, name);
+    return buf;
+}
+
 /* A scratch file path (room for 512 bytes), unique per test executable. */
 static inline const char *tt_tmp(char *buf, const char *name)
 {
@@ -117,6 +142,62 @@ static inline size_t tt_tcp_frame(uint8_t *f, const tt_host *a, const tt_host *b
     ip.payload_len = (uint16_t)(hl + plen);
     us_ipv4_emit(&ip, f + 14);
     return 34 + hl + plen;
+}
+
+/* How tt_udp_frame departs from a plain datagram (all zero: a plain one). */
+typedef struct tt_udp_shape {
+    size_t ip_opts;      /* bytes of IPv4 options (NOPs; a multiple of 4, at most 40) */
+    uint16_t frag;       /* the IPv4 flags and fragment offset field (e.g. 0x2000: MF) */
+    uint8_t proto;       /* the IPv4 protocol field (0: UDP) */
+    int total_delta;     /* added to the IPv4 total length once the checksums are made */
+    int ulen_delta;      /* added to the UDP length once the checksums are made */
+    bool no_csum;        /* UDP checksum field 0 ("none") */
+    uint16_t csum;       /* if not 0: the UDP checksum field written instead of the right one */
+    size_t trailer;      /* bytes of Ethernet padding after the datagram */
+} tt_udp_shape;
+
+/* A UDP datagram from a to b with plen payload bytes as an Ethernet frame into f (room for 1514
+ * bytes), shaped by s (NULL: plain); returns the frame's length. Checksums are right unless s
+ * changes fields after them. */
+static inline size_t tt_udp_frame(uint8_t *f, const tt_host *a, const tt_host *b, size_t plen,
+                                  const tt_udp_shape *s)
+{
+    static const tt_udp_shape plain;
+    if (!s)
+        s = &plain;
+    us_eth_repr e;
+    memcpy(e.dst, b->mac, 6);
+    memcpy(e.src, a->mac, 6);
+    e.ethertype = US_ETHERTYPE_IPV4;
+    e.vlan_tags = 0;
+    us_eth_emit(&e, f);
+    size_t hl = 20 + s->ip_opts;
+    uint8_t *ip = f + 14, *udp = ip + hl;
+    us_put_be16(udp, a->port);
+    us_put_be16(udp + 2, b->port);
+    us_put_be16(udp + 4, (uint16_t)(8 + plen));
+    us_put_be16(udp + 6, 0);
+    for (size_t i = 0; i < plen; i++)
+        udp[8 + i] = (uint8_t)('a' + i % 26);
+    uint16_t c = us_csum_finish(us_csum_partial(
+        udp, 8 + plen, us_csum_pseudo_ipv4(a->ip, b->ip, US_IP_PROTO_UDP, (uint16_t)(8 + plen))));
+    us_put_be16(udp + 6, s->no_csum ? 0 : s->csum ? s->csum : c ? c : 0xffff);
+    ip[0] = (uint8_t)(0x40 | hl / 4);
+    ip[1] = 0;
+    us_put_be16(ip + 2, (uint16_t)(hl + 8 + plen));
+    us_put_be16(ip + 4, 0x1234);
+    us_put_be16(ip + 6, s->frag);
+    ip[8] = 64;
+    ip[9] = s->proto ? s->proto : US_IP_PROTO_UDP;
+    us_put_be16(ip + 10, 0);
+    us_put_be32(ip + 12, a->ip);
+    us_put_be32(ip + 16, b->ip);
+    memset(ip + 20, US_TCP_OPT_NOP, s->ip_opts);
+    us_put_be16(ip + 10, us_csum_finish(us_csum_partial(ip, hl, 0)));
+    us_put_be16(ip + 2, (uint16_t)(hl + 8 + plen + s->total_delta));
+    us_put_be16(udp + 4, (uint16_t)(8 + plen + s->ulen_delta));
+    memset(udp + 8 + plen, 0, s->trailer);
+    return 14 + hl + 8 + plen + s->trailer;
 }
 
 /* An in-memory trace of up to 16 crafted frames. */

@@ -60,6 +60,9 @@ typedef struct sb_rw_stats {
 
 struct sb_rw_maps;
 
+/* The fields are for reading: identities change through sb_rw_set_peer, ISNs through
+ * sb_rw_set_stack_isn[_by_key] and sb_rw_learn (the rewriter caches per flow what follows from
+ * the identities). */
 typedef struct sb_rw {
     sb_rw_config cfg;
     const sb_flows *flows;  /* borrowed: must outlive the rewriter */
