@@ -480,6 +480,10 @@ typedef struct walk {
     sb_frame *frames;
 } walk;
 
+/* How far ahead of the record it reads the bulk walk asks for the file's bytes (measured on the
+ * 1 M-frame udp-oneway trace: 8 KiB gave the shortest load, 1-4 KiB less of a gain). */
+#define WALK_PREFETCH 8192u
+
 /* The common record, taken in bulk: an untagged IPv4 or ARP Ethernet frame, whole (caplen = len,
  * within the snapshot length and the file), both timestamp fields below 2^31, stamped no earlier
  * than the record before (whose time is w->last_rel), with room in the frame array. For such a
@@ -510,6 +514,11 @@ static inline __attribute__((always_inline)) void walk_common(walk *w, const uin
     if (inner)
         end = map_len - PCAP_REC_HDR >= max_cap ? map_len - PCAP_REC_HDR - max_cap : 0;
     while (!none && n < lim && off <= end) {
+        /* Where the next record lies is known only once this one's header is read, so the walk
+         * is a chain of loads through a file larger than any cache; the hardware's prefetcher
+         * stops at each 4 KiB page. Ask for the bytes WALK_PREFETCH ahead (a hint: no fault past
+         * the mapping's end). */
+        __builtin_prefetch(map + off + WALK_PREFETCH);
         uint32_t h[4];
         memcpy(h, map + off, sizeof h);
         if (swapped) {
