@@ -423,18 +423,17 @@ int sb_cmd_replay(int argc, char **argv)
     /* wall_ns counts reading the trace too: the replay speed is that of the whole job, pcap read
      * included. */
     uint64_t read_start_ns = monotonic_ns();
-    sb_trace trace;
-    sb_status st = sb_trace_load(&trace, trace_path, NULL, &err);
-    if (st != SB_OK) {
-        sb_trace_free(&trace);
-        return sb_cli_fail(PROG, err.msg);
-    }
     /* Checksums are the stack's business in a replay: the flow pass need not verify them. */
     sb_flows_opts fo = sb_flows_opts_default();
     fo.check_csum = false;
+    sb_trace trace;
     sb_flows flows;
-    if (sb_flows_extract_opts(&flows, &trace, &fo, &err) != SB_OK) {
+    bool flows_failed;
+    sb_status st = sb_trace_load_flows(&trace, &flows, trace_path, NULL, &fo, &flows_failed, &err);
+    if (st != SB_OK) {
         sb_trace_free(&trace);
+        if (!flows_failed)
+            return sb_cli_fail(PROG, err.msg);
         fprintf(stderr, PROG ": %s\n", err.msg);
         return 1;
     }

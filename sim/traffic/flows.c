@@ -11,6 +11,7 @@
 #include <string.h>
 
 #include "bigalloc.h"
+#include "flowpass.h"
 #include "keymap.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/eth.h"
@@ -616,26 +617,19 @@ sb_status sb_flows_extract(sb_flows *out, const sb_trace *t, sb_err *err)
     return sb_flows_extract_opts(out, t, NULL, err);
 }
 
-sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
-                                sb_err *err)
+/* The pass over frames [i, n): runs of one UDP conversation through udp_run when checksums are not
+ * checked, every other frame through on_frame. out->frame_flow and frame_dir have room for n.
+ * Returns SB_OK or SB_ENOMEM (stopping at the frame that needed the memory). */
+static sb_status flow_pass(ctx *c, const sb_frame *frames, size_t i, size_t n)
 {
-    memset(out, 0, sizeof *out);
-    ctx c;
-    memset(&c, 0, sizeof c);
-    c.out = out;
-    c.check_csum = opts ? opts->check_csum : true;
-    out->n_frames = t->n;
-    out->frame_flow = sb__big_alloc(t->n * sizeof *out->frame_flow);
-    out->frame_dir = sb__big_alloc(t->n);
-    sb_status st = SB_OK;
-    if (!out->frame_flow || !out->frame_dir)
-        st = SB_ENOMEM;
+    sb_flows *out = c->out;
     /* Checking checksums takes the full parse of every frame; without, runs of one UDP
      * conversation take udp_run. */
-    const bool fast = !c.check_csum;
-    for (size_t i = 0; st == SB_OK && i < t->n;) {
-        if (fast && udp_same_key(&c, &t->frames[i])) {
-            size_t j = udp_run(&c, t->frames, i, t->n);
+    const bool fast = !c->check_csum;
+    sb_status st = SB_OK;
+    while (st == SB_OK && i < n) {
+        if (fast && udp_same_key(c, &frames[i])) {
+            size_t j = udp_run(c, frames, i, n);
             if (j > i) {
                 i = j;
                 continue;
@@ -644,12 +638,145 @@ sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows
         /* What a frame in no flow keeps (count_packet overwrites it for the others). */
         out->frame_flow[i] = SB_FLOW_NONE;
         out->frame_dir[i] = 0;
-        st = on_frame(&c, &t->frames[i], i);
+        st = on_frame(c, &frames[i], i);
         i++;
     }
-    sb__keymap_free(&c.flow_map);
-    sb__keymap_free(&c.frag_map);
-    free(c.frags);
+    return st;
+}
+
+static void ctx_init(ctx *c, sb_flows *out, const sb_flows_opts *opts)
+{
+    memset(out, 0, sizeof *out);
+    memset(c, 0, sizeof *c);
+    c->out = out;
+    c->check_csum = opts ? opts->check_csum : true;
+}
+
+static void ctx_free(ctx *c)
+{
+    sb__keymap_free(&c->flow_map);
+    sb__keymap_free(&c->frag_map);
+    free(c->frags);
+}
+
+sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
+                                sb_err *err)
+{
+    ctx c;
+    ctx_init(&c, out, opts);
+    out->n_frames = t->n;
+    out->frame_flow = sb__big_alloc(t->n * sizeof *out->frame_flow);
+    out->frame_dir = sb__big_alloc(t->n);
+    sb_status st = SB_OK;
+    if (!out->frame_flow || !out->frame_dir)
+        st = SB_ENOMEM;
+    if (st == SB_OK)
+        st = flow_pass(&c, t->frames, 0, t->n);
+    ctx_free(&c);
+    if (st != SB_OK) {
+        sb_flows_free(out);
+        return sb__fail(err, st, "flow extraction: out of memory");
+    }
+    return SB_OK;
+}
+
+/* The flow pass fed while a trace loads (flowpass.h): the same ctx and flow_pass as
+ * sb_flows_extract_opts, over the frames as they come, with the per-frame arrays grown to the
+ * loader's frame array (reserved the same way: large ones from sb__big_alloc, trimmed at the end). */
+struct sb__flowpass {
+    ctx c;
+    size_t done; /* frames passed */
+    size_t cap;  /* room in out->frame_flow and frame_dir */
+    sb_status st;
+};
+
+sb__flowpass *sb__flowpass_new(sb_flows *out, const sb_flows_opts *opts)
+{
+    memset(out, 0, sizeof *out);
+    sb__flowpass *fp = malloc(sizeof *fp);
+    if (!fp)
+        return NULL;
+    ctx_init(&fp->c, out, opts);
+    fp->done = 0;
+    fp->cap = 0;
+    fp->st = SB_OK;
+    return fp;
+}
+
+/* Room for cap frames in both per-frame arrays. */
+static bool flowpass_room(sb__flowpass *fp, size_t cap)
+{
+    sb_flows *out = fp->c.out;
+    if (cap <= fp->cap)
+        return true;
+    if (cap > SIZE_MAX / sizeof *out->frame_flow)
+        return false;
+    uint32_t *ff;
+    uint8_t *fd;
+    if (!out->frame_flow && cap * sizeof *ff >= SB__BIG) {
+        /* The loader reserved its frame array at once: the same here, on huge pages. */
+        ff = sb__big_alloc(cap * sizeof *ff);
+        fd = ff ? sb__big_alloc(cap) : NULL;
+        if (!fd) {
+            free(ff);
+            return false;
+        }
+    } else {
+        ff = realloc(out->frame_flow, cap * sizeof *ff);
+        if (!ff)
+            return false;
+        out->frame_flow = ff;
+        fd = realloc(out->frame_dir, cap);
+        if (!fd)
+            return false;
+    }
+    out->frame_flow = ff;
+    out->frame_dir = fd;
+    fp->cap = cap;
+    return true;
+}
+
+void sb__flowpass_feed(sb__flowpass *fp, const sb_frame *frames, size_t n, size_t cap)
+{
+    if (fp->st != SB_OK || n <= fp->done)
+        return;
+    if (!flowpass_room(fp, cap > n ? cap : n)) {
+        fp->st = SB_ENOMEM;
+        return;
+    }
+    fp->st = flow_pass(&fp->c, frames, fp->done, n);
+    fp->done = n;
+}
+
+sb_status sb__flowpass_finish(sb__flowpass *fp, bool keep, sb_err *err)
+{
+    sb_flows *out = fp->c.out;
+    sb_status st = fp->st;
+    ctx_free(&fp->c);
+    if (keep && st == SB_OK) {
+        size_t n = fp->done;
+        out->n_frames = n;
+        if (!out->frame_flow) {
+            /* Nothing fed: what sb_flows_extract_opts allocates for no frames. */
+            out->frame_flow = sb__big_alloc(0);
+            out->frame_dir = sb__big_alloc(0);
+            if (!out->frame_flow || !out->frame_dir)
+                st = SB_ENOMEM;
+        } else if (fp->cap - n > n / 8) {
+            /* Give back the reserve, as the loader does with its frame array. */
+            uint32_t *ff = realloc(out->frame_flow, (n ? n : 1) * sizeof *ff);
+            if (ff)
+                out->frame_flow = ff;
+            uint8_t *fd = realloc(out->frame_dir, n ? n : 1);
+            if (fd)
+                out->frame_dir = fd;
+        }
+    }
+    free(fp);
+    if (!keep) {
+        sb_flows_free(out);
+        return SB_OK;
+    }
     if (st != SB_OK) {
         sb_flows_free(out);
         return sb__fail(err, st, "flow extraction: out of memory");

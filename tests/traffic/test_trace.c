@@ -1,9 +1,13 @@
 /* sbtraffic trace reading: every public capture (frame counts, link types, µs vs ns, byte-swapped
  * files, VLAN and QinQ stripping, SLL and RAW headers, the pcapng libpcap stops reading part-way),
  * crafted files (caplen < len, SLL2, LINKTYPE_IPV4, unsupported link type, short link headers, a
- * third VLAN tag), refusals (non-pcap, missing file) and the streaming reader. */
+ * third VLAN tag), refusals (non-pcap, missing file) and the streaming reader; sb_trace_load_flows
+ * against sb_trace_load + sb_flows_extract_opts on all of these. */
 #include "traffic_test.h"
 
+#include <sys/stat.h>
+
+#include "sbtraffic/flows.h"
 #include "sbtraffic/gen.h"
 
 static const uint8_t synth_src[6] = SB_TRACE_SYNTH_SRC_MAC;
@@ -435,6 +439,95 @@ static void test_trace_reader_error_sticks(void **state)
     sb_trace_reader_close(r);
 }
 
+/* sb_trace_load_flows gives exactly what sb_trace_load then sb_flows_extract_opts give (the latter
+ * when the load leaves frames to extract from): returns, messages, trace fields, every frame, every
+ * flow and the per-frame flow and direction. */
+static void assert_fused_matches_opts(const char *path, const sb_trace_opts *to,
+                                      const sb_flows_opts *fo)
+{
+    sb_trace t, u;
+    sb_flows f, g;
+    sb_err e1, e2;
+    memset(&e1, 0, sizeof e1);
+    memset(&e2, 0, sizeof e2);
+    memset(&f, 0, sizeof f);
+    sb_status st = sb_trace_load(&t, path, to, &e1);
+    bool extracted = st == SB_OK || (st == SB_EPARTIAL && to && to->keep_partial);
+    if (extracted) {
+        sb_err fe;
+        assert_int_equal(sb_flows_extract_opts(&f, &t, fo, &fe), SB_OK);
+    }
+    bool flows_failed = true;
+    memset(&g, 0xa5, sizeof g); /* whatever it held before */
+    assert_int_equal(sb_trace_load_flows(&u, &g, path, to, fo, &flows_failed, &e2), st);
+    assert_false(flows_failed);
+    if (st != SB_OK)
+        assert_string_equal(e1.msg, e2.msg);
+    assert_int_equal(u.linktype, t.linktype);
+    assert_int_equal(u.nanosecond, t.nanosecond);
+    assert_int_equal(u.swapped, t.swapped);
+    assert_int_equal(u.pcapng, t.pcapng);
+    assert_int_equal(u.start_ns, t.start_ns);
+    assert_int_equal(u.duration_ns, t.duration_ns);
+    assert_memory_equal(&u.stats, &t.stats, sizeof t.stats);
+    assert_int_equal(u.n, t.n);
+    assert_int_equal(u.frames == NULL, t.frames == NULL);
+    assert_int_equal(u.arena == NULL, t.arena == NULL);
+    assert_int_equal(u.map_ == NULL, t.map_ == NULL);
+    for (size_t i = 0; i < t.n; i++) {
+        const sb_frame *a = &t.frames[i], *b = &u.frames[i];
+        assert_int_equal(b->ts_ns, a->ts_ns);
+        assert_int_equal(b->len, a->len);
+        assert_int_equal(b->index, a->index);
+        assert_int_equal(b->ethertype, a->ethertype);
+        assert_int_equal(b->vlan_tags, a->vlan_tags);
+        assert_memory_equal(b->data, a->data, a->len);
+    }
+    assert_int_equal(g.n, f.n);
+    assert_int_equal(g.n_frames, f.n_frames);
+    assert_memory_equal(&g.stats, &f.stats, sizeof f.stats);
+    assert_int_equal(g.frame_flow == NULL, f.frame_flow == NULL);
+    assert_int_equal(g.frame_dir == NULL, f.frame_dir == NULL);
+    assert_int_equal(g.flows == NULL, f.flows == NULL);
+    if (f.n_frames) {
+        assert_memory_equal(g.frame_flow, f.frame_flow, f.n_frames * sizeof *f.frame_flow);
+        assert_memory_equal(g.frame_dir, f.frame_dir, f.n_frames);
+    }
+    for (size_t i = 0; i < f.n; i++) {
+        sb_flow a, b;
+        memcpy(&a, &f.flows[i], sizeof a);
+        memcpy(&b, &g.flows[i], sizeof b);
+        assert_int_equal(b.n_msgs, a.n_msgs);
+        for (size_t k = 0; k < a.n_msgs; k++) { /* field by field: padding is not set */
+            assert_int_equal(b.msgs[k].dir, a.msgs[k].dir);
+            assert_int_equal(b.msgs[k].pkts, a.msgs[k].pkts);
+            assert_int_equal(b.msgs[k].bytes, a.msgs[k].bytes);
+            assert_int_equal(b.msgs[k].start_ns, a.msgs[k].start_ns);
+        }
+        a.msgs = b.msgs = NULL;
+        assert_memory_equal(&b, &a, sizeof a); /* every field, padding zeroed by the extractor */
+    }
+    sb_flows_free(&f);
+    sb_flows_free(&g);
+    sb_trace_free(&t);
+    sb_trace_free(&u);
+}
+
+/* The same under every option: IPv4/ARP only or all frames, partial files refused or kept,
+ * checksums checked or not; and NULL options. */
+static void assert_fused_matches(const char *path)
+{
+    assert_fused_matches_opts(path, NULL, NULL);
+    for (int k = 0; k < 8; k++) {
+        sb_trace_opts to = sb_trace_opts_default();
+        to.keep_non_ip = k & 1;
+        to.keep_partial = k & 2;
+        sb_flows_opts fo = sb_flows_opts_default();
+        fo.check_csum = k & 4;
+        assert_fused_matches_opts(path, &to, &fo);
+    }
+}
+
 /* sb_trace_load (which reads classic pcap records in place) and the libpcap reader give the same
  * frames, counts and error for the file at path. */
 static void assert_load_matches_reader_opts(const char *path, bool keep_non_ip)
@@ -476,10 +569,12 @@ static void assert_load_matches_reader_opts(const char *path, bool keep_non_ip)
     sb_trace_free(&t);
 }
 
+/* ... and sb_trace_load_flows what sb_trace_load and sb_flows_extract_opts give. */
 static void assert_load_matches_reader(const char *path)
 {
     assert_load_matches_reader_opts(path, false);
     assert_load_matches_reader_opts(path, true);
+    assert_fused_matches(path);
 }
 
 static void test_trace_load_matches_reader_public(void **state)
@@ -705,6 +800,7 @@ static void test_trace_load_large_matches_reader(void **state)
     assert_null(t.arena);
     sb_trace_free(&t);
     assert_load_matches_reader_opts(p, false);
+    assert_fused_matches(p);
     unlink(p);
 }
 
@@ -727,7 +823,182 @@ static void test_trace_load_nothing_kept(void **state)
     assert_int_equal(t.stats.truncated, 2);
     assert_int_equal(t.duration_ns, 0);
     sb_trace_free(&t);
+    assert_fused_matches(p);
     unlink(p);
+}
+
+/* sb_trace_load_flows on every committed canonical trace. */
+static void test_trace_load_flows_canonical(void **state)
+{
+    (void)state;
+    char p[512];
+    for (size_t i = 0; i < TT_N_CANONICAL; i++)
+        assert_fused_matches(tt_canonical(p, tt_canonical_names[i]));
+}
+
+/* Records the loader normalises into its arena (VLAN-tagged), skips (cut short, non-IP) or takes in
+ * bulk (two UDP conversations and their replies, ARP), some thousands of them so that the flow
+ * pass is fed in many chunks with runs of one conversation and arena frames across their ends; in
+ * both byte orders, then cut off part-way (the rest left to libpcap, which fails). */
+static void test_trace_load_flows_chunks(void **state)
+{
+    (void)state;
+    enum { N = 5000 };
+    static uint32_t h[N][4];
+    static const uint8_t *d[N];
+    tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 53};
+    tt_host c = {0x0a000102u, {2, 0, 0, 0, 1, 2}, 2000};
+    static uint8_t ab[1514], ba[1514], cb[1514], ab0[1514], vlan[1514], ip6[1514], arp[64];
+    uint32_t AB = (uint32_t)tt_udp_frame(ab, &a, &b, 40, NULL);
+    uint32_t BA = (uint32_t)tt_udp_frame(ba, &b, &a, 400, NULL);
+    uint32_t CB = (uint32_t)tt_udp_frame(cb, &c, &b, 18, NULL);
+    uint32_t AB0 = (uint32_t)tt_udp_frame(ab0, &a, &b, 0, NULL);
+    memcpy(vlan, ab, 12);
+    us_put_be16(vlan + 12, US_ETHERTYPE_VLAN);
+    us_put_be16(vlan + 14, 7);
+    memcpy(vlan + 16, ab + 12, AB - 12);
+    uint32_t V = AB + 4;
+    memcpy(ip6, ab, AB);
+    us_put_be16(ip6 + 12, US_ETHERTYPE_IPV6);
+    us_eth_repr e = {.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
+                     .src = {2, 0, 0, 0, 1, 1},
+                     .ethertype = US_ETHERTYPE_ARP};
+    us_eth_emit(&e, arp);
+    us_arp_repr ar = {.op = US_ARP_OP_REQUEST, .sha = {2, 0, 0, 0, 1, 1}, .spa = a.ip,
+                      .tpa = b.ip};
+    us_arp_emit(&ar, arp + 14);
+    uint32_t A = 14 + 28;
+    size_t file_len = 24;
+    for (size_t i = 0; i < N; i++) {
+        uint32_t len;
+        const uint8_t *x;
+        /* Long runs of a -> b, broken now and then (irregularly, to land across chunk ends). */
+        size_t m = (i * 7919u) % 1013u;
+        if (m < 3) {
+            x = vlan, len = V;
+        } else if (m < 5) {
+            x = ba, len = BA;
+        } else if (m < 7) {
+            x = cb, len = CB;
+        } else if (m == 7) {
+            x = arp, len = A;
+        } else if (m == 8) {
+            x = ip6, len = AB;
+        } else if (m == 9) {
+            x = ab0, len = AB0;
+        } else {
+            x = ab, len = AB;
+        }
+        uint32_t r[4] = {1000 + (uint32_t)(i / 1000), (uint32_t)(i % 1000) * 7, len, len};
+        if (m == 10)
+            r[2] = len - 4; /* cut short: skipped */
+        memcpy(h[i], r, sizeof r);
+        d[i] = x;
+        file_len += 16 + r[2];
+    }
+    char p[512];
+    tt_tmp(p, "fuse_chunks.pcap");
+    for (int sw = 0; sw < 2; sw++) {
+        for (int ns = 0; ns < 2; ns++) {
+            write_records(p, sw, ns, 65535, SB_DLT_EN10MB, N, h, d);
+            assert_fused_matches(p);
+        }
+    }
+    write_records(p, false, false, 65535, SB_DLT_EN10MB, N, h, d);
+    sb_trace t;
+    sb_flows f;
+    bool ff = true;
+    sb_flows_opts fo = sb_flows_opts_default();
+    fo.check_csum = false;
+    assert_int_equal(sb_trace_load_flows(&t, &f, p, NULL, &fo, &ff, NULL), SB_OK);
+    assert_false(ff);
+    assert_true(t.n > N - 20);
+    assert_non_null(t.arena); /* some frames normalised */
+    assert_int_equal(f.n, 2);  /* a <-> b, c -> b */
+    assert_int_equal(f.n_frames, t.n);
+    sb_flows_free(&f);
+    sb_trace_free(&t);
+    /* Cut off inside a record 3/4 of the way: libpcap reads from it and fails. */
+    FILE *fp = fopen(p, "r+b");
+    assert_non_null(fp);
+    assert_int_equal(ftruncate(fileno(fp), (off_t)(file_len * 3 / 4)), 0);
+    fclose(fp);
+    assert_fused_matches(p);
+    unlink(p);
+}
+
+/* The load's errors come out of sb_trace_load_flows unchanged: missing file, a directory, not a
+ * pcap file, an unsupported link type, the pcapng libpcap stops reading part-way (refused, or kept
+ * with its flows), with no flows and flows_failed false. */
+static void test_trace_load_flows_errors(void **state)
+{
+    (void)state;
+    char p[512];
+    sb_trace t;
+    sb_flows f;
+    sb_err err;
+    bool ff = true;
+    tt_tmp(p, "no/such/file.pcap");
+    assert_int_equal(sb_trace_load_flows(&t, &f, p, NULL, NULL, &ff, &err), SB_EIO);
+    char want[600];
+    snprintf(want, sizeof want, "%s: cannot open: No such file or directory", p);
+    assert_string_equal(err.msg, want);
+    assert_false(ff);
+    assert_int_equal(f.n, 0);
+    assert_null(f.flows);
+    assert_null(f.frame_flow);
+    assert_int_equal(t.n, 0);
+    sb_trace_free(&t);
+    sb_flows_free(&f);
+    assert_fused_matches(p);
+    assert_fused_matches(SB_TEST_TMPDIR);
+
+    FILE *fp = fopen(tt_tmp(p, "fuse_not_a_pcap.txt"), "w");
+    assert_non_null(fp);
+    fputs("hello, this is not a capture\n", fp);
+    fclose(fp);
+    assert_fused_matches(p);
+    fp = fopen(p, "w");
+    assert_non_null(fp);
+    fputs("ab", fp);
+    fclose(fp);
+    assert_fused_matches(p);
+    unlink(p);
+
+    uint8_t x[32] = {0};
+    const uint8_t *d[1] = {x};
+    uint32_t l[1] = {32};
+    uint64_t ts[1] = {0};
+    tt_write_pcap(tt_tmp(p, "fuse_ieee80211.pcap"), 105 /* DLT_IEEE802_11 */, 1, d, l, l, ts);
+    assert_fused_matches(p);
+    unlink(p);
+
+    /* Unreadable (not as root, who reads everything). */
+    if (geteuid() != 0) {
+        tt_write_pcap(tt_tmp(p, "fuse_unreadable.pcap"), SB_DLT_EN10MB, 1, d, l, l, ts);
+        assert_int_equal(chmod(p, 0), 0);
+        assert_fused_matches(p);
+        unlink(p);
+    }
+
+    tt_public(p, "pcapng-example.pcapng");
+    ff = true;
+    assert_int_equal(sb_trace_load_flows(&t, &f, p, NULL, NULL, &ff, &err), SB_EPARTIAL);
+    assert_false(ff);
+    assert_non_null(strstr(err.msg, "read 59 frames, then: "));
+    assert_int_equal(t.n, 0);
+    assert_null(f.frame_flow);
+    sb_trace_free(&t);
+    sb_flows_free(&f);
+    sb_trace_opts o = sb_trace_opts_default();
+    o.keep_partial = true;
+    assert_int_equal(sb_trace_load_flows(&t, &f, p, &o, NULL, NULL, &err), SB_EPARTIAL);
+    assert_non_null(strstr(err.msg, "read 59 frames, then: "));
+    assert_int_equal(t.n, 59);
+    assert_int_equal(f.n_frames, 59);
+    assert_true(f.n > 0);
+    sb_trace_free(&t);
+    sb_flows_free(&f);
 }
 
 int main(void)
@@ -756,6 +1027,9 @@ int main(void)
         cmocka_unit_test(test_trace_load_walk_matches_reader),
         cmocka_unit_test(test_trace_load_large_matches_reader),
         cmocka_unit_test(test_trace_load_nothing_kept),
+        cmocka_unit_test(test_trace_load_flows_canonical),
+        cmocka_unit_test(test_trace_load_flows_chunks),
+        cmocka_unit_test(test_trace_load_flows_errors),
     };
     return cmocka_run_group_tests(tests, NULL, NULL);
 }

@@ -111,6 +111,18 @@ sb_status sb_flows_extract(sb_flows *out, const sb_trace *t, sb_err *err);
 sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
                                 sb_err *err);
 
+/* sb_trace_load(t, path, topts, err) and then sb_flows_extract_opts(f, t, fopts, err), in one pass
+ * over the file: the flows of each chunk of records are extracted as soon as it is loaded, while it
+ * is in cache. Gives exactly what the two calls give: the same *t, *f, returns and messages.
+ * Returns what sb_trace_load returns, *f then empty unless that is SB_OK or SB_EPARTIAL with
+ * topts->keep_partial (*f then holds the flows of the frames in *t); or SB_ENOMEM from the flow
+ * extraction (err "flow extraction: out of memory"), *f empty and *t still loaded. *flows_failed
+ * (if non-NULL) tells that case from the load's errors: true then, false on every other return.
+ * *t is freed with sb_trace_free whatever the return, *f with sb_flows_free. (In trace.c.) */
+sb_status sb_trace_load_flows(sb_trace *t, sb_flows *f, const char *path,
+                              const sb_trace_opts *topts, const sb_flows_opts *fopts,
+                              bool *flows_failed, sb_err *err);
+
 /* Release what sb_flows_extract allocated and zero *f. NULL and empty sets are fine. */
 void sb_flows_free(sb_flows *f);
 
