@@ -107,8 +107,16 @@ us_status sb_apps_init(sb_apps *a, us_stack *s, const sb_flows *f, uint32_t max_
         sb_apps_close(a, 0);
         return US_ENOMEM;
     }
-    for (uint32_t i = 0; i < a->buf_len; i++)
-        a->buf[i] = (uint8_t)('a' + i % 26);
+    /* 'a'..'z' repeated: one alphabet, then the filled part doubled (a byte loop with a modulo
+     * was a quarter of a short replay's set-up). */
+    uint32_t filled = a->buf_len < 26 ? a->buf_len : 26;
+    for (uint32_t i = 0; i < filled; i++)
+        a->buf[i] = (uint8_t)('a' + i);
+    while (filled < a->buf_len) {
+        uint32_t chunk = filled < a->buf_len - filled ? filled : a->buf_len - filled;
+        memcpy(a->buf + filled, a->buf, chunk);
+        filled += chunk;
+    }
     uint32_t nu, nt;
     sb_apps_ports(f, a->udp_port, &nu, a->listen_port, &nt);
     for (uint32_t i = 0; i < nu; i++) {
