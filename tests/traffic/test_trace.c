@@ -706,14 +706,7 @@ static void test_trace_load_walk_matches_reader(void **state)
     tt_host a = {0x0a000101u, {2, 0, 0, 0, 1, 1}, 1000}, b = {0x0a000001u, {2, 0, 0, 0, 0, 1}, 53};
     static uint8_t ip[1514], arp[64], ip6[54], vlan[1514], shortf[10];
     uint32_t L = (uint32_t)tt_udp_frame(ip, &a, &b, 40, NULL);
-    us_eth_repr e = {.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-                     .src = {2, 0, 0, 0, 1, 1},
-                     .ethertype = US_ETHERTYPE_ARP};
-    us_eth_emit(&e, arp);
-    us_arp_repr ar = {.op = US_ARP_OP_REQUEST, .sha = {2, 0, 0, 0, 1, 1}, .spa = a.ip,
-                      .tpa = b.ip};
-    us_arp_emit(&ar, arp + 14);
-    uint32_t A = 14 + 28;
+    uint32_t A = (uint32_t)tt_arp_request(arp, &a, &b);
     memcpy(ip6, ip, 12);
     us_put_be16(ip6 + 12, US_ETHERTYPE_IPV6);
     memcpy(vlan, ip, 12);
@@ -860,14 +853,7 @@ static void test_trace_load_flows_chunks(void **state)
     uint32_t V = AB + 4;
     memcpy(ip6, ab, AB);
     us_put_be16(ip6 + 12, US_ETHERTYPE_IPV6);
-    us_eth_repr e = {.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff},
-                     .src = {2, 0, 0, 0, 1, 1},
-                     .ethertype = US_ETHERTYPE_ARP};
-    us_eth_emit(&e, arp);
-    us_arp_repr ar = {.op = US_ARP_OP_REQUEST, .sha = {2, 0, 0, 0, 1, 1}, .spa = a.ip,
-                      .tpa = b.ip};
-    us_arp_emit(&ar, arp + 14);
-    uint32_t A = 14 + 28;
+    uint32_t A = (uint32_t)tt_arp_request(arp, &a, &b);
     size_t file_len = 24;
     for (size_t i = 0; i < N; i++) {
         uint32_t len;

@@ -200,6 +200,18 @@ static inline size_t tt_udp_frame(uint8_t *f, const tt_host *a, const tt_host *b
     return 14 + hl + 8 + plen + s->trailer;
 }
 
+/* A broadcast ARP request from a for b's address (14 + 28 bytes). Returns its length. */
+static inline size_t tt_arp_request(uint8_t *f, const tt_host *a, const tt_host *b)
+{
+    us_eth_repr e = {.dst = {0xff, 0xff, 0xff, 0xff, 0xff, 0xff}, .ethertype = US_ETHERTYPE_ARP};
+    memcpy(e.src, a->mac, 6);
+    us_eth_emit(&e, f);
+    us_arp_repr ar = {.op = US_ARP_OP_REQUEST, .spa = a->ip, .tpa = b->ip};
+    memcpy(ar.sha, a->mac, 6);
+    us_arp_emit(&ar, f + 14);
+    return 14 + 28;
+}
+
 /* An in-memory trace of up to 16 crafted frames. */
 typedef struct tt_trace {
     sb_trace t;
