@@ -206,23 +206,16 @@ static us_time serialize(sb_link *l, uint32_t len, us_time now)
     return l->free_ns + (l->free_rem ? 1 : 0);
 }
 
-sb_link_verdict sb_link_send(sb_link *l, const uint8_t *data, uint32_t len, us_time now,
-                             us_time *departure)
+sb_link_verdict sb__link_send(sb_link *l, const uint8_t *data, uint32_t len, us_time now,
+                              us_time *departure)
 {
     if (now < l->last_now)
         now = l->last_now;
     l->last_now = now;
     if (departure)
         *departure = now;
-    if (l->direct && len - 1u < l->cfg.max_frame) {
-        /* What the general path below does with no rate (no serialization, so nothing queues),
-         * no draws and hand-over at send: the open-mode source's link, once per trace frame. */
-        l->stats.frames_sent++;
-        l->stats.bytes_sent += len;
-        l->stats.frames_delivered++;
-        l->deliver(l->deliver_ctx, data, len, now + l->cfg.delay);
-        return SB_LINK_SENT;
-    }
+    if (l->direct && len - 1u < l->cfg.max_frame)
+        return sb_link_send(l, data, len, now, departure); /* its direct path, now in order */
     if (len == 0 || len > l->cfg.max_frame) {
         l->stats.drop_oversize++;
         return SB_LINK_DROP_OVERSIZE;

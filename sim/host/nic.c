@@ -261,16 +261,22 @@ void sb_nic_arrive(sb_nic *nic, const uint8_t *data, uint32_t len, us_time arriv
     }
     if (data != tail->data) /* else built in place (sb_nic_rx_buffer) */
         memcpy(tail->data, data, len);
-    sb_nic_arrival a = {.arrival = arrival, .len = len, .data = tail->data};
-    /* Insert after every frame arriving at or before it (usually: append), the slots' structs,
-     * buffers included, moving up by one. */
-    uint32_t pos = nic->arr_len;
-    while (pos > 0 && nic->arr[arr_at(nic, pos - 1)].arrival > arrival) {
-        nic->arr[arr_at(nic, pos)] = nic->arr[arr_at(nic, pos - 1)];
-        pos--;
+    uint32_t n = nic->arr_len;
+    if (n == 0 || nic->arr[arr_at(nic, n - 1)].arrival <= arrival) {
+        tail->arrival = arrival; /* the usual case: appended, in the slot it was built in */
+        tail->len = len;
+    } else {
+        /* Insert after every frame arriving at or before it, the slots' structs, buffers
+         * included, moving up by one. */
+        sb_nic_arrival a = {.arrival = arrival, .len = len, .data = tail->data};
+        uint32_t pos = n;
+        while (pos > 0 && nic->arr[arr_at(nic, pos - 1)].arrival > arrival) {
+            nic->arr[arr_at(nic, pos)] = nic->arr[arr_at(nic, pos - 1)];
+            pos--;
+        }
+        nic->arr[arr_at(nic, pos)] = a;
     }
-    nic->arr[arr_at(nic, pos)] = a;
-    nic->arr_len++;
+    nic->arr_len = n + 1;
     irq_schedule(nic, arrival);
 }
 
