@@ -61,18 +61,14 @@ unsigned us__drop_wire(us_stack *s, us_wire_err e)
 
 US__COLD unsigned us__rx_drop(us_stack *s, us__pkt *k, us_drop_reason r)
 {
-    s->stats.drop[r]++;
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    return US_INGRESS_DROPPED;
+    us__pkt_release(k);
+    return us__drop(s, r);
 }
 
 US__COLD unsigned us__rx_drop_wire(us_stack *s, us__pkt *k, us_wire_err e)
 {
-    s->stats.drop_wire[e]++;
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-    return US_INGRESS_DROPPED;
+    us__pkt_release(k);
+    return us__drop_wire(s, e);
 }
 
 /* ---- the ready list ---- */
@@ -169,20 +165,16 @@ unsigned us_ingress(us_stack *s, us_pbuf *frame, us_time now)
     uint32_t hl = 0;
     us_wire_err e = us__eth_check(h, got, &type, &hl);
     unsigned r;
-    if (e != US_WIRE_OK) {
-        r = us__drop_wire(s, e);
-        (void)us_pbuf_free(frame);
-    } else if (!mac_for_us(s, h)) {
-        r = us__drop(s, US_DROP_NOT_FOR_US);
-        (void)us_pbuf_free(frame);
-    } else if (type == US_ETHERTYPE_IPV4) {
+    if (e != US_WIRE_OK)
+        r = us__rx_drop_wire(s, &k, e);
+    else if (!mac_for_us(s, h))
+        r = us__rx_drop(s, &k, US_DROP_NOT_FOR_US);
+    else if (type == US_ETHERTYPE_IPV4)
         r = us__ipv4_rx(s, &k, hl, now);
-    } else if (type == US_ETHERTYPE_ARP) {
+    else if (type == US_ETHERTYPE_ARP)
         r = us__arp_input(s, &k, hl, now);
-    } else {
-        r = us__drop(s, US_DROP_ETHERTYPE);
-        (void)us_pbuf_free(frame);
-    }
+    else
+        r = us__rx_drop(s, &k, US_DROP_ETHERTYPE);
     if (us__output_pending(s))
         us__egress_wanted(s);
     return r | US_INGRESS_PROCESSED;

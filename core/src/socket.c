@@ -499,12 +499,6 @@ static us_pbuf *take_payload(us__pkt *k, uint32_t off, uint32_t n)
     return p;
 }
 
-static void free_frame(us__pkt *k)
-{
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
-}
-
 static unsigned listen_input(us_stack *s, uint32_t li, us__ipctx *c, const us_tcp_repr *seg,
                              us_time now)
 {
@@ -526,7 +520,7 @@ static unsigned listen_input(us_stack *s, uint32_t li, us__ipctx *c, const us_tc
         } else {
             /* Data on a SYN is not kept: our SYN-ACK acknowledges the SYN alone, so the peer
              * sends it again. */
-            free_frame(c->k);
+            us__pkt_release(c->k);
             us__tcp_sock *t = &s->tcp[i];
             t->parent = li;
             l->syn_pending++;
@@ -535,7 +529,7 @@ static unsigned listen_input(us_stack *s, uint32_t li, us__ipctx *c, const us_tc
             return tcp_events(s, i, ev, now) | US_INGRESS_STATE_CHANGED;
         }
     }
-    free_frame(c->k);
+    us__pkt_release(c->k);
     return ret;
 }
 
@@ -564,11 +558,11 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
         }
     }
     if (e != US_WIRE_OK) {
-        free_frame(k);
+        us__pkt_release(k);
         return us__drop_wire(s, e);
     }
     if (c->bcast) {
-        free_frame(k);
+        us__pkt_release(k);
         return us__drop(s, US_DROP_NOT_FOR_US);
     }
     /* RFC 9293 3.10.7.2 / RFC 1122 4.2.3.10: no connection with a source that names no single
@@ -576,7 +570,7 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
     uint32_t src = c->src;
     if (src == 0 || src == 0xFFFFFFFFu || src == s->bcast || (src >> 28) == 0xEu ||
         src == s->cfg.ipv4_addr) {
-        free_frame(k);
+        us__pkt_release(k);
         return us__drop(s, US_DROP_TCP_INVALID);
     }
     uint32_t found = US__NONE, listener = US__NONE;
@@ -602,7 +596,7 @@ unsigned us__tcp_sock_input(us_stack *s, us__ipctx *c, us_time now)
     if (listener != US__NONE)
         return listen_input(s, listener, c, &seg, now);
     rst_reply(s, c, &seg, now);
-    free_frame(k);
+    us__pkt_release(k);
     return us__drop(s, US_DROP_NO_SOCKET);
 }
 

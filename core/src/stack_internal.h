@@ -10,6 +10,7 @@
 
 #include <stdbool.h>
 
+#include "compiler.h"
 #include "deadline.h"
 #include "net/arp.h"
 #include "net/icmp.h"
@@ -21,19 +22,6 @@
 #include "ustack/socket.h"
 
 #define US__NONE UINT32_MAX
-
-/* Rare paths kept out of the hot functions, so these need fewer saved registers and less stack;
- * the receive path's steps (net/rx.h) inlined into one function whatever the compiler's size
- * heuristics say. */
-#if defined(__GNUC__)
-#define US__NOINLINE __attribute__((noinline))
-#define US__COLD __attribute__((noinline, cold))
-#define US__ALWAYS_INLINE inline __attribute__((always_inline))
-#else
-#define US__NOINLINE
-#define US__COLD
-#define US__ALWAYS_INLINE inline
-#endif
 
 typedef struct us__tcp_sock {
     us_tcb tcb;

@@ -7,6 +7,7 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include "sbtraffic/compiler.h"
 #include "ustack/wire/eth.h"
 
 enum { TX_FREE = 0, TX_ACQUIRED = 1, TX_BUSY = 2 };
@@ -227,7 +228,7 @@ static int arr_grow(sb_nic *nic)
 }
 
 /* The slot after the last, with its buffer; NULL when memory runs out. */
-static __attribute__((noinline)) sb_nic_arrival *arr_tail_slow(sb_nic *nic)
+static SB_NOINLINE sb_nic_arrival *arr_tail_slow(sb_nic *nic)
 {
     if (nic->arr_len == nic->arr_cap && !arr_grow(nic))
         return NULL;

@@ -13,15 +13,10 @@
 #include <x86intrin.h>
 #endif
 
+#include "sbtraffic/compiler.h"
 #include "ustack/wire/eth.h"
 #include "ustack/wire/ipv4.h"
 #include "ustack/wire/tcp.h"
-
-#if defined(__GNUC__)
-#define SB_NOINLINE __attribute__((noinline))
-#else
-#define SB_NOINLINE
-#endif
 
 #define TEARDOWN_AFTER (3600ull * 1000000000ull) /* every timer of a stack has run by then */
 #define PROGRESS_EVERY_NS 2000000000ull          /* wall time between progress reports */

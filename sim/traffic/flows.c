@@ -662,27 +662,17 @@ static void ctx_free(ctx *c)
 sb_status sb_flows_extract_opts(sb_flows *out, const sb_trace *t, const sb_flows_opts *opts,
                                 sb_err *err)
 {
-    ctx c;
-    ctx_init(&c, out, opts);
-    out->n_frames = t->n;
-    out->frame_flow = sb__big_alloc(t->n * sizeof *out->frame_flow);
-    out->frame_dir = sb__big_alloc(t->n);
-    sb_status st = SB_OK;
-    if (!out->frame_flow || !out->frame_dir)
-        st = SB_ENOMEM;
-    if (st == SB_OK)
-        st = flow_pass(&c, t->frames, 0, t->n);
-    ctx_free(&c);
-    if (st != SB_OK) {
-        sb_flows_free(out);
-        return sb__fail(err, st, "flow extraction: out of memory");
-    }
-    return SB_OK;
+    /* The pass sb_trace_load_flows feeds chunk by chunk, fed every frame at once. */
+    sb__flowpass *fp = sb__flowpass_new(out, opts);
+    if (!fp)
+        return sb__fail(err, SB_ENOMEM, "flow extraction: out of memory");
+    sb__flowpass_feed(fp, t->frames, t->n, t->n);
+    return sb__flowpass_finish(fp, true, err);
 }
 
-/* The flow pass fed while a trace loads (flowpass.h): the same ctx and flow_pass as
- * sb_flows_extract_opts, over the frames as they come, with the per-frame arrays grown to the
- * loader's frame array (reserved the same way: large ones from sb__big_alloc, trimmed at the end). */
+/* The flow pass (flowpass.h), fed the frames as they come (sb_trace_load_flows) or all at once
+ * (sb_flows_extract_opts), with the per-frame arrays grown to the caller's frame array (reserved
+ * the same way: large ones from sb__big_alloc, trimmed at the end). */
 struct sb__flowpass {
     ctx c;
     size_t done; /* frames passed */
@@ -757,7 +747,7 @@ sb_status sb__flowpass_finish(sb__flowpass *fp, bool keep, sb_err *err)
         size_t n = fp->done;
         out->n_frames = n;
         if (!out->frame_flow) {
-            /* Nothing fed: what sb_flows_extract_opts allocates for no frames. */
+            /* Nothing fed (no frames): empty arrays, not NULL. */
             out->frame_flow = sb__big_alloc(0);
             out->frame_dir = sb__big_alloc(0);
             if (!out->frame_flow || !out->frame_dir)

@@ -9,6 +9,7 @@
 #include <string.h>
 
 #include "keymap.h"
+#include "sbtraffic/compiler.h"
 #include "ustack/wire/arp.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/checksum.h"
@@ -532,7 +533,7 @@ static inline bool rw_cached(sb_rw *rw, const rw_flow_cache *c, unsigned dir, co
 /* The full rewrite: every frame rw_cached does not take (and the first of each flow and
  * direction, whose rewrite it remembers for them). Kept out of line so that the cached path stays
  * a small function. */
-static __attribute__((noinline)) sb_status rw_frame_full(sb_rw *rw, size_t index, uint32_t fi,
+static SB_NOINLINE sb_status rw_frame_full(sb_rw *rw, size_t index, uint32_t fi,
                                                          const uint8_t *in, size_t len,
                                                          uint8_t *out, sb_rw_action *act,
                                                          sb_err *err)

@@ -36,6 +36,7 @@
 
 #include "bigalloc.h"
 #include "flowpass.h"
+#include "sbtraffic/compiler.h"
 #include "ustack/wire/bytes.h"
 #include "ustack/wire/eth.h"
 
@@ -468,8 +469,8 @@ static void loader_reserve(loader *L, size_t cap)
     }
 }
 
-/* Where load_mapped's walk stands: the reader's accounting (record_begin, record_keep) and the
- * frame array, in one local struct so that the compiler can keep them in registers (through *r and
+/* Where load_mapped's bulk walk stands: the reader's accounting and the frame array copied into
+ * one local struct for the walk, so that the compiler can keep them in registers (through *r and
  * *L it would reload them around every store into the frame array, which may alias them). */
 typedef struct walk {
     sb_trace_stats s;
@@ -493,7 +494,7 @@ typedef struct walk {
  * (always inlined with constants) for the byte order and for
  * `inner`: walking only records that start at least PCAP_REC_HDR + max_cap bytes before the end of
  * the file, which then need no check against it. */
-static inline __attribute__((always_inline)) void walk_common(walk *w, const uint8_t *map,
+static SB_ALWAYS_INLINE void walk_common(walk *w, const uint8_t *map,
                                                               size_t map_len, uint32_t max_cap,
                                                               int64_t frac_ns, bool swapped,
                                                               bool inner, size_t lim)
@@ -565,17 +566,16 @@ typedef struct fuse {
     size_t fix_k; /* loader fix list entries whose frame has been fed */
 } fuse;
 
-/* Feed frames [F->fed, n) of L (L->frames may be w->frames of a walk: pass them). Frames in the
- * arena get their data pointer now, for the pass (sb_trace_load sets them all again at the end,
- * when the arena has stopped moving). */
-static void fuse_feed(fuse *F, loader *L, sb_frame *frames, size_t n, size_t cap)
+/* Feed the frames of L not fed yet. Frames in the arena get their data pointer now, for the pass
+ * (sb_trace_load sets them all again at the end, when the arena has stopped moving). */
+static void fuse_feed(fuse *F, loader *L)
 {
-    while (F->fix_k < L->n_fix && L->fix_idx[F->fix_k] < n) {
-        frames[L->fix_idx[F->fix_k]].data = L->arena + L->fix_off[F->fix_k];
+    while (F->fix_k < L->n_fix && L->fix_idx[F->fix_k] < L->n) {
+        L->frames[L->fix_idx[F->fix_k]].data = L->arena + L->fix_off[F->fix_k];
         F->fix_k++;
     }
-    sb__flowpass_feed(F->fp, frames, n, cap);
-    F->fed = n;
+    sb__flowpass_feed(F->fp, L->frames, L->n, L->cap);
+    F->fed = L->n;
 }
 
 /* Read the mapped records in place from the first on, as libpcap would hand them out (see the
@@ -592,26 +592,24 @@ static sb_status load_mapped(sb_trace_reader *r, loader *L, const uint8_t *map, 
     uint32_t max_cap = snap > 0 && (uint32_t)snap < PCAP_MAX_CAPLEN ? (uint32_t)snap
                                                                      : PCAP_MAX_CAPLEN;
     const bool swapped = r->swapped, en10mb = r->linktype == SB_DLT_EN10MB;
-    const bool keep_non_ip = r->opts.keep_non_ip;
     const int64_t frac_ns = r->nanosecond ? 1 : 1000;
     /* A kept record takes its header and at least one byte (RAW), 14 for Ethernet. */
     const size_t min_rec = PCAP_REC_HDR + (en10mb ? US_ETH_HDR_LEN : 1u);
     loader_reserve(L, (map_len - PCAP_FILE_HDR) / min_rec + 1);
-    walk w = {.s = r->stats,
-              .first = r->first_abs_ns,
-              .last_rel = r->last_rel_ns,
-              .off = PCAP_FILE_HDR,
-              .n = L->n,
-              .cap = L->cap,
-              .frames = L->frames};
-    bool have_first = r->have_first, used_map = false;
-    sb_status st = SB_OK;
-    while (map_len - w.off >= PCAP_REC_HDR) {
-        if (F && w.n - F->fed >= FUSE_CHUNK)
-            fuse_feed(F, L, w.frames, w.n, w.cap);
-        if (en10mb && have_first) {
-            size_t n0 = w.n;
-            size_t lim = F && F->fed + FUSE_CHUNK < w.cap ? F->fed + FUSE_CHUNK : w.cap;
+    size_t off = PCAP_FILE_HDR;
+    *used = false;
+    while (map_len - off >= PCAP_REC_HDR) {
+        if (F && L->n - F->fed >= FUSE_CHUNK)
+            fuse_feed(F, L);
+        if (en10mb && r->have_first) {
+            size_t lim = F && F->fed + FUSE_CHUNK < L->cap ? F->fed + FUSE_CHUNK : L->cap;
+            walk w = {.s = r->stats,
+                      .first = r->first_abs_ns,
+                      .last_rel = r->last_rel_ns,
+                      .off = off,
+                      .n = L->n,
+                      .cap = L->cap,
+                      .frames = L->frames};
             if (swapped) {
                 walk_common(&w, map, map_len, max_cap, frac_ns, true, true, lim);
                 walk_common(&w, map, map_len, max_cap, frac_ns, true, false, lim);
@@ -619,100 +617,65 @@ static sb_status load_mapped(sb_trace_reader *r, loader *L, const uint8_t *map, 
                 walk_common(&w, map, map_len, max_cap, frac_ns, false, true, lim);
                 walk_common(&w, map, map_len, max_cap, frac_ns, false, false, lim);
             }
-            used_map |= w.n != n0;
-            if (map_len - w.off < PCAP_REC_HDR)
+            *used |= w.n != L->n;
+            r->stats = w.s;
+            r->last_rel_ns = w.last_rel;
+            L->n = w.n;
+            off = w.off;
+            if (map_len - off < PCAP_REC_HDR)
                 break;
-            if (w.n == lim && lim < w.cap)
+            if (L->n == lim && lim < L->cap)
                 continue; /* the chunk is full: feed it, then walk on */
         }
-        /* The general step, one record. */
+        /* The general step, one record, as sb_trace_reader_next does it. */
         uint32_t h[4];
-        memcpy(h, map + w.off, sizeof h);
+        memcpy(h, map + off, sizeof h);
         if (swapped) {
             for (int i = 0; i < 4; i++)
                 h[i] = swap32(h[i]);
         }
         uint32_t caplen = h[2], len = h[3];
         if (h[0] >= 0x80000000u || h[1] >= 0x80000000u || caplen > max_cap ||
-            caplen > map_len - w.off - PCAP_REC_HDR)
+            caplen > map_len - off - PCAP_REC_HDR)
             break;
-        const uint8_t *d = map + w.off + PCAP_REC_HDR;
-        w.off += PCAP_REC_HDR + caplen;
-        /* record_begin */
+        const uint8_t *d = map + off + PCAP_REC_HDR;
+        off += PCAP_REC_HDR + caplen;
         int64_t abs_ns = (int64_t)h[0] * 1000000000 + (int64_t)h[1] * frac_ns;
-        uint64_t index = w.s.records++;
-        if (!have_first) {
-            have_first = true;
-            w.first = abs_ns;
+        uint64_t rel, index;
+        if (!record_begin(r, abs_ns, caplen, len, &rel, &index))
+            continue;
+        if (!loader_frame_room(L))
+            return SB_ENOMEM;
+        if (en10mb && caplen >= US_ETH_HDR_LEN) {
+            /* Untagged: the frame is already what normalising would make of it. */
+            uint16_t et = us_get_be16(d + 2 * US_ETH_ADDR_LEN);
+            if (et != US_ETHERTYPE_VLAN && et != US_ETHERTYPE_QINQ &&
+                et != US_ETHERTYPE_QINQ_OLD) {
+                if (record_keep(r, et, 0)) {
+                    record_frame(&L->frames[L->n++], rel, index, caplen, et, 0, d);
+                    *used = true;
+                }
+                continue;
+            }
         }
-        uint64_t rel = abs_ns > w.first ? (uint64_t)(abs_ns - w.first) : 0;
-        if (rel < w.last_rel) {
-            w.s.ts_backwards++;
-            rel = w.last_rel;
-        }
-        w.last_rel = rel;
-        if (caplen < len) {
-            w.s.truncated++;
+        uint8_t *out = loader_arena_room(L, (size_t)caplen + US_ETH_HDR_LEN);
+        if (!out)
+            return SB_ENOMEM;
+        size_t flen;
+        uint16_t et;
+        uint8_t tags;
+        if (sb_frame_normalise(r->linktype, d, caplen, out, &flen, &et, &tags) != SB_OK) {
+            r->stats.malformed++;
             continue;
         }
-        if (w.n == w.cap) {
-            L->n = w.n;
-            if (!loader_frame_room(L)) {
-                st = SB_ENOMEM;
-                break;
-            }
-            w.frames = L->frames;
-            w.cap = L->cap;
-        }
-        uint16_t et;
-        uint8_t tags = 0;
-        uint32_t flen;
-        const uint8_t *data;
-        if (en10mb && caplen >= US_ETH_HDR_LEN &&
-            (et = us_get_be16(d + 2 * US_ETH_ADDR_LEN)) != US_ETHERTYPE_VLAN &&
-            et != US_ETHERTYPE_QINQ && et != US_ETHERTYPE_QINQ_OLD) {
-            /* Untagged: the frame is already what normalising would make of it. */
-            flen = caplen;
-            data = d;
-        } else {
-            L->n = w.n;
-            uint8_t *out = loader_arena_room(L, (size_t)caplen + US_ETH_HDR_LEN);
-            if (!out) {
-                st = SB_ENOMEM;
-                break;
-            }
-            size_t nlen;
-            if (sb_frame_normalise(r->linktype, d, caplen, out, &nlen, &et, &tags) != SB_OK) {
-                w.s.malformed++;
-                continue;
-            }
-            flen = (uint32_t)nlen;
-            data = NULL; /* in the arena, which may still move: set at the end */
-        }
-        /* record_keep */
-        if (et != US_ETHERTYPE_IPV4 && et != US_ETHERTYPE_ARP) {
-            w.s.non_ip++;
-            if (!keep_non_ip)
-                continue;
-        }
-        if (tags)
-            w.s.vlan_frames++;
-        w.s.kept++;
-        if (!data && !loader_arena_frame(L, flen)) {
-            st = SB_ENOMEM;
-            break;
-        }
-        used_map |= data != NULL;
-        record_frame(&w.frames[w.n++], rel, index, flen, et, tags, data);
+        if (!record_keep(r, et, tags))
+            continue;
+        if (!loader_arena_frame(L, flen))
+            return SB_ENOMEM;
+        record_frame(&L->frames[L->n++], rel, index, flen, et, tags, NULL);
     }
-    L->n = w.n;
-    r->stats = w.s;
-    r->have_first = have_first;
-    r->first_abs_ns = w.first;
-    r->last_rel_ns = w.last_rel;
-    *used = used_map;
-    *stop = w.off;
-    return st;
+    *stop = off;
+    return SB_OK;
 }
 
 /* sb_trace_load, feeding F (NULL for none) with the frames of a mapped file as they are read. */

@@ -7,6 +7,8 @@
 #include <assert.h>
 #include <string.h>
 
+#include "compiler.h"
+
 /* Largest length of a pbuf or chain. Lengths stay below 2^31, like heap blocks: the sum of any two
  * lengths or offsets then cannot wrap a uint32_t, and us_pbuf_memcmp's "1 + index" can never be
  * confused with its UINT32_MAX error value. Anything longer is a bad length (pbuf_stats.einval). */
@@ -14,15 +16,6 @@
 
 #define PBUF_STRUCT ((uint32_t)US_PBUF_STRUCT_SIZE)
 
-/* The slower paths stay out of line so the hot functions need no stack frame; the error paths
- * are also marked cold. */
-#if defined(__GNUC__)
-#define PBUF_NOINLINE __attribute__((noinline))
-#define PBUF_COLD __attribute__((noinline, cold))
-#else
-#define PBUF_NOINLINE
-#define PBUF_COLD
-#endif
 
 static inline uint32_t min_u32(uint32_t a, uint32_t b)
 {
@@ -53,7 +46,7 @@ static inline void pbuf_init_fields(us_pbuf *p, void *payload, uint32_t len, uin
 /* ---- allocation and freeing ---- */
 
 /* A POOL chain of more than one block (or a bad layer): lwIP's pbuf_alloc PBUF_POOL loop. */
-PBUF_NOINLINE static us_pbuf *pbuf_alloc_pool_chain(us_bufs *b, uint32_t layer, uint32_t length)
+US__NOINLINE static us_pbuf *pbuf_alloc_pool_chain(us_bufs *b, uint32_t layer, uint32_t length)
 {
     uint32_t bufsize = b->pbuf_pool_bufsize;
     if (layer >= bufsize || length > PBUF_MAX_LEN) {
@@ -85,7 +78,7 @@ PBUF_NOINLINE static us_pbuf *pbuf_alloc_pool_chain(us_bufs *b, uint32_t layer, 
     return head;
 }
 
-PBUF_NOINLINE static us_pbuf *pbuf_alloc_slow(us_bufs *b, uint32_t layer, uint32_t length,
+US__NOINLINE static us_pbuf *pbuf_alloc_slow(us_bufs *b, uint32_t layer, uint32_t length,
                                               us_pbuf_type type)
 {
     if (b == NULL)
@@ -200,7 +193,7 @@ static void pbuf_release(us_pbuf *p)
     }
 }
 
-PBUF_COLD static int pbuf_free_illegal(us_pbuf *p)
+US__COLD static int pbuf_free_illegal(us_pbuf *p)
 {
     if (p != NULL)
         p->owner->pbuf_stats.illegal++;
@@ -208,7 +201,7 @@ PBUF_COLD static int pbuf_free_illegal(us_pbuf *p)
 }
 
 /* The general walk: drop one reference per segment until one stays referenced. */
-PBUF_NOINLINE static int pbuf_free_chain(us_pbuf *p)
+US__NOINLINE static int pbuf_free_chain(us_pbuf *p)
 {
     if (p == NULL || p->ref == 0)
         return pbuf_free_illegal(p);
@@ -352,7 +345,7 @@ static void chain_read(const us_pbuf *q, uint32_t off, uint8_t *dst, uint32_t le
     }
 }
 
-PBUF_NOINLINE static void chain_write(us_pbuf *q, uint32_t off, const uint8_t *src, uint32_t len)
+US__NOINLINE static void chain_write(us_pbuf *q, uint32_t off, const uint8_t *src, uint32_t len)
 {
     while (len > 0) {
         while (off >= q->len) {

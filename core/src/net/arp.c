@@ -176,8 +176,7 @@ unsigned us__arp_input(us_stack *s, us__pkt *k, uint32_t off, us_time now)
     const uint8_t *h = us__pkt_view(k, off, US_ARP_LEN, scratch, &got);
     us_arp_repr r;
     us_wire_err err = us_arp_parse(&r, h, got);
-    (void)us_pbuf_free(k->p); /* everything needed is in r now */
-    k->p = NULL;
+    us__pkt_release(k); /* everything needed is in r now */
     if (err != US_WIRE_OK)
         return us__drop_wire(s, err);
     if (r.op != US_ARP_OP_REQUEST && r.op != US_ARP_OP_REPLY)

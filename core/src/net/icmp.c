@@ -64,8 +64,7 @@ unsigned us__icmp_input(us_stack *s, us__ipctx *c, us_time now)
     } else {
         ret = us__drop(s, US_DROP_ICMP_TYPE);
     }
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
+    us__pkt_release(k);
     return ret;
 }
 

@@ -286,8 +286,7 @@ static unsigned reass_input(us_stack *s, us__pkt *k, uint32_t off, const us_ipv4
         r->have_last = true;
         r->total = end;
     }
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
+    us__pkt_release(k);
     if (r->have_first && r->have_last) {
         uint32_t done = 0;
         for (us__reass_chunk *c = r->chunks; c != NULL && c->off <= done; c = c->next)
@@ -298,8 +297,7 @@ static unsigned reass_input(us_stack *s, us__pkt *k, uint32_t off, const us_ipv4
     }
     return ret;
 out:
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
+    us__pkt_release(k);
     return ret;
 }
 

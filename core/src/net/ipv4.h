@@ -32,6 +32,13 @@ static inline void us__pkt_set(us__pkt *k, us_pbuf *p)
     k->flat = p->len == p->tot_len ? (const uint8_t *)p->payload : NULL;
 }
 
+/* Free the frame and forget it: an input step done with it (delivered, copied out, or dropped). */
+static inline void us__pkt_release(us__pkt *k)
+{
+    (void)us_pbuf_free(k->p);
+    k->p = NULL;
+}
+
 /* us__pkt_view's chained case. */
 const uint8_t *us__pkt_view_chain(const us__pkt *k, uint32_t off, uint32_t want, uint8_t *scratch,
                                   uint32_t n);

@@ -71,8 +71,7 @@ static US__ALWAYS_INLINE unsigned us__udp_deliver(us_stack *s, us__ipctx *c, con
         us__ring_write(&u->rx, rec, sizeof(rec));
         us__pkt_to_ring(k, c->l4_off + US_UDP_HDR_LEN, n, &u->rx);
     }
-    (void)us_pbuf_free(k->p);
-    k->p = NULL;
+    us__pkt_release(k);
     us__wake(&u->rx_waker);
     return US_INGRESS_STATE_CHANGED;
 }

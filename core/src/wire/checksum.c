@@ -7,6 +7,7 @@
 
 #include <string.h>
 
+#include "compiler.h"
 #include "wire/csum_short.h"
 
 /* The bulk loop, sum_bulk(p, rounds): p[0, 64 * rounds) summed as host-order 16-bit words (or any
@@ -158,17 +159,11 @@ static uint64_t sum_bulk(const uint8_t *p, size_t rounds)
 }
 #endif
 
-#if defined(__GNUC__)
-#define CSUM_NOINLINE __attribute__((noinline))
-#else
-#define CSUM_NOINLINE
-#endif
-
 /* us_csum_partial from 128 bytes on: the whole 64-byte rounds through the bulk loop in blocks of
  * at most BULK_ROUNDS_MAX rounds (which keeps its accumulators from overflowing), the blocks' sums
  * (< 2^62 each) added with end-around carry, whatever len is; then the rest. Out of line, so that
  * short data, which never comes here, needs no stack frame for the bulk loop's registers. */
-CSUM_NOINLINE static uint32_t partial_long(const uint8_t *p, size_t len, uint32_t acc)
+US__NOINLINE static uint32_t partial_long(const uint8_t *p, size_t len, uint32_t acc)
 {
     uint64_t sum = 0;
     size_t whole = len & ~(size_t)63;

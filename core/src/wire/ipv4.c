@@ -7,10 +7,6 @@
 #include "ustack/wire/checksum.h"
 #include "wire/check.h"
 
-#define IPV4_FLAG_DF US__IPV4_FLAG_DF
-#define IPV4_FLAG_MF US__IPV4_FLAG_MF
-#define IPV4_FRAG_MASK US__IPV4_FRAG_MASK
-
 us_wire_err us_ipv4_parse(us_ipv4_repr *r, const uint8_t *buf, size_t len, unsigned flags)
 {
     uint32_t hl, total;
@@ -20,9 +16,9 @@ us_wire_err us_ipv4_parse(us_ipv4_repr *r, const uint8_t *buf, size_t len, unsig
     uint16_t frag = us_get_be16(buf + 6);
     r->dscp_ecn = buf[1];
     r->ident = us_get_be16(buf + 4);
-    r->dont_frag = (frag & IPV4_FLAG_DF) != 0;
-    r->more_frags = (frag & IPV4_FLAG_MF) != 0;
-    r->frag_offset = (uint16_t)((frag & IPV4_FRAG_MASK) * 8u);
+    r->dont_frag = (frag & US__IPV4_FLAG_DF) != 0;
+    r->more_frags = (frag & US__IPV4_FLAG_MF) != 0;
+    r->frag_offset = (uint16_t)((frag & US__IPV4_FRAG_MASK) * 8u);
     r->ttl = buf[8];
     r->proto = buf[9];
     r->src = us_get_be32(buf + 12);
@@ -36,11 +32,11 @@ size_t us_ipv4_emit(const us_ipv4_repr *r, uint8_t *buf)
 {
     assert(r->payload_len <= US_IPV4_MAX_LEN - US_IPV4_HDR_LEN);
     assert((r->frag_offset & 7u) == 0);
-    uint16_t frag = (uint16_t)((r->frag_offset / 8) & IPV4_FRAG_MASK);
+    uint16_t frag = (uint16_t)((r->frag_offset / 8) & US__IPV4_FRAG_MASK);
     if (r->dont_frag)
-        frag |= IPV4_FLAG_DF;
+        frag |= US__IPV4_FLAG_DF;
     if (r->more_frags)
-        frag |= IPV4_FLAG_MF;
+        frag |= US__IPV4_FLAG_MF;
     buf[0] = 0x45; /* version 4, IHL 5 */
     buf[1] = r->dscp_ecn;
     us_put_be16(buf + 2, (uint16_t)(US_IPV4_HDR_LEN + r->payload_len));
